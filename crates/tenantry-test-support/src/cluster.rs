@@ -1,0 +1,98 @@
+//! The one throwaway PostgreSQL cluster of a test binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::address::{socket_conninfo, tcp_url};
+use crate::binaries::postgres_bin_dir;
+use crate::layout::Layout;
+use crate::once::get_or_start;
+use crate::pgbouncer::PgBouncer;
+use crate::{server, watchdog};
+
+/// One throwaway PostgreSQL cluster per test binary.
+///
+/// Started on first use by [`Cluster::shared`], in a temporary directory, with durability off
+/// (`fsync`, `synchronous_commit`, `full_page_writes`). A watchdog process stops it and removes
+/// the directory once the test binary has exited, unless a test failed while holding a
+/// [`TestDatabase`](crate::TestDatabase) (see there).
+#[derive(Debug)]
+pub struct Cluster {
+    pub(crate) layout: Layout,
+    bin_dir: PathBuf,
+    port: u16,
+    pgbouncer: OnceLock<Result<PgBouncer, String>>,
+}
+
+impl Cluster {
+    /// The cluster of this test binary, started on first use.
+    ///
+    /// Starting runs `initdb` into a temporary directory and `pg_ctl start`, listening on
+    /// 127.0.0.1 at a free port and on a Unix socket in the temporary directory; it takes about
+    /// a second. Blocking; callable from any thread, inside or outside a tokio runtime. As
+    /// root, the server programs run as the `postgres` OS user (through `runuser`).
+    ///
+    /// # Panics
+    ///
+    /// If the cluster cannot be started, with what to do next: e.g. when the PostgreSQL
+    /// programs are missing, install them (`apt-get install postgresql`) or point
+    /// `TENANTRY_TEST_PG_BIN` at the directory holding `initdb` and `pg_ctl`. After a failed
+    /// start, every later call panics at once with the same message.
+    pub fn shared() -> &'static Cluster {
+        static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&SHARED, "the test cluster", Cluster::start)
+    }
+
+    fn start() -> Self {
+        let bin_dir = postgres_bin_dir();
+        let layout = Layout::create();
+        // Before anything else can fail: the watchdog also removes a half-made cluster.
+        watchdog::spawn(&layout, &bin_dir.join("pg_ctl"));
+        server::init(&layout, &bin_dir);
+        let port = server::start(&layout, &bin_dir);
+        Self { layout, bin_dir, port, pgbouncer: OnceLock::new() }
+    }
+
+    /// The TCP port on 127.0.0.1 (also the number of the Unix socket file).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory holding the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        &self.layout.socket
+    }
+
+    /// The directory holding `initdb`, `pg_ctl`, `psql` and `pg_dump` of this cluster's version.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// The cluster's data directory (`PGDATA`).
+    pub fn data_dir(&self) -> &Path {
+        &self.layout.data
+    }
+
+    /// `postgresql://postgres@127.0.0.1:{port}/{dbname}`: TCP, understood by tokio-postgres and
+    /// sqlx. Characters outside `[A-Za-z0-9._~-]` in `dbname` are percent-encoded.
+    pub fn url(&self, dbname: &str) -> String {
+        tcp_url(self.port, dbname)
+    }
+
+    /// `host={socket_dir} port={port} user=postgres dbname={dbname}`: the Unix socket, in the
+    /// key/value form that tokio-postgres parses (values are quoted when they need it).
+    pub fn socket_conninfo(&self, dbname: &str) -> String {
+        socket_conninfo(&self.layout.socket, self.port, dbname)
+    }
+
+    /// The PgBouncer of this test binary in transaction pooling mode, in front of this cluster,
+    /// started on first use.
+    ///
+    /// # Panics
+    ///
+    /// If PgBouncer cannot be started, with what to do next: e.g. when it is missing, install
+    /// it (`apt-get install pgbouncer`) or set `TENANTRY_TEST_PGBOUNCER` to the executable.
+    pub fn pgbouncer(&'static self) -> &'static PgBouncer {
+        get_or_start(&self.pgbouncer, "the test PgBouncer", || PgBouncer::start(&self.layout, self.port))
+    }
+}

@@ -1,0 +1,138 @@
+//! One pooled PostgreSQL connection and the state tenantry keeps about it.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use tokio_postgres::{Client, Statement};
+
+use super::search_path::SearchPath;
+use super::statement_cache::StatementCache;
+use crate::error::Error;
+use crate::name::TenantName;
+
+/// A connection plus what tenantry knows about its session.
+pub(crate) struct PgConnection {
+    pub(crate) client: Client,
+    statements: StatementCache,
+    /// The search path set on the session (session mode); `None` when unknown.
+    pub(crate) session_path: Option<SearchPath>,
+    /// Set before any work whose end leaves the session in a known state, cleared after it:
+    /// still set when the connection comes back means the work was interrupted (an error
+    /// mid-way, a panic, a dropped future) and a transaction may be open.
+    pub(crate) interrupted: bool,
+    pub(crate) created_at: Instant,
+    tenants_seen: HashSet<TenantName>,
+}
+
+impl PgConnection {
+    pub(crate) fn new(client: Client, statement_cache_capacity: usize) -> Self {
+        Self {
+            client,
+            statements: StatementCache::new(statement_cache_capacity),
+            session_path: None,
+            interrupted: false,
+            created_at: Instant::now(),
+            tenants_seen: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn note_tenant(&mut self, tenant: Option<&TenantName>) {
+        if let Some(tenant) = tenant {
+            if !self.tenants_seen.contains(tenant) {
+                self.tenants_seen.insert(tenant.clone());
+            }
+        }
+    }
+
+    pub(crate) fn tenants_seen(&self) -> usize {
+        self.tenants_seen.len()
+    }
+
+    /// The statement for `sql` under `path`: from the cache, or prepared (and cached).
+    pub(crate) async fn prepare_cached(&mut self, path: &SearchPath, sql: &str) -> Result<Statement, Error> {
+        if let Some(statement) = self.statements.get(path.as_sql(), sql) {
+            return Ok(statement);
+        }
+        let statement = self
+            .client
+            .prepare(sql)
+            .await
+            .map_err(|err| Error::database("preparing statement", path.tenant().map(TenantName::as_str), err))?;
+        self.statements.insert(path.as_sql(), sql, statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn caches_statements(&self) -> bool {
+        self.statements.is_enabled()
+    }
+}
+
+/// Statement execution shared by transactions and sessions: through the statement cache when
+/// it is enabled, as unnamed one-off statements otherwise.
+impl PgConnection {
+    pub(crate) async fn query(
+        &mut self,
+        path: &SearchPath,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, Error> {
+        let result = if self.caches_statements() {
+            let statement = self.prepare_cached(path, sql).await?;
+            self.client.query(&statement, params).await
+        } else {
+            self.client.query(sql, params).await
+        };
+        result.map_err(|err| Error::database("running query", path.tenant().map(TenantName::as_str), err))
+    }
+
+    pub(crate) async fn execute(
+        &mut self,
+        path: &SearchPath,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, Error> {
+        let result = if self.caches_statements() {
+            let statement = self.prepare_cached(path, sql).await?;
+            self.client.execute(&statement, params).await
+        } else {
+            self.client.execute(sql, params).await
+        };
+        result.map_err(|err| Error::database("running statement", path.tenant().map(TenantName::as_str), err))
+    }
+
+    pub(crate) async fn batch_execute(&mut self, path: &SearchPath, sql: &str) -> Result<(), Error> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|err| Error::database("running statements", path.tenant().map(TenantName::as_str), err))
+    }
+}
+
+/// Exactly one row, or an error saying how many there were.
+pub(crate) fn exactly_one(rows: Vec<tokio_postgres::Row>, path: &SearchPath) -> Result<tokio_postgres::Row, Error> {
+    let count = rows.len();
+    let mut rows = rows.into_iter();
+    match (rows.next(), count) {
+        (Some(row), 1) => Ok(row),
+        _ => Err(Error::UnexpectedRowCount {
+            expected: "exactly one row",
+            actual: count,
+            tenant: path.tenant().map(ToString::to_string),
+        }),
+    }
+}
+
+/// At most one row, or an error saying how many there were.
+pub(crate) fn at_most_one(
+    rows: Vec<tokio_postgres::Row>,
+    path: &SearchPath,
+) -> Result<Option<tokio_postgres::Row>, Error> {
+    if rows.len() > 1 {
+        return Err(Error::UnexpectedRowCount {
+            expected: "at most one row",
+            actual: rows.len(),
+            tenant: path.tenant().map(ToString::to_string),
+        });
+    }
+    Ok(rows.into_iter().next())
+}

@@ -1,0 +1,17 @@
+//! Tenant context: which tenant the current task works for, and connections that see only
+//! that tenant's schema (see docs/context.md).
+
+mod connection;
+mod pool;
+mod scope;
+mod search_path;
+mod session;
+mod statement_cache;
+mod transaction;
+
+pub(crate) use pool::{build_pool, pool_error, Manager as PoolManager, PgPool};
+pub(crate) use scope::in_scope;
+pub use scope::{current_tenant, spawn, CurrentTenantExt, WithCurrentTenant};
+pub use search_path::SearchPath;
+pub use session::TenantSession;
+pub use transaction::TenantTransaction;

@@ -1,0 +1,308 @@
+//! The one error type of the `tenantry` crate.
+
+use std::path::PathBuf;
+
+use crate::name::InvalidNameReason;
+
+/// A boxed error from user code (a custom tenant source, a create hook).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in tenantry; every message says what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tenant name broke one of the naming rules (see [`crate::name`]).
+    #[error("invalid tenant name {name:?}: {reason}")]
+    InvalidTenantName {
+        /// The rejected input, as given.
+        name: String,
+        /// The rule that failed.
+        reason: InvalidNameReason,
+    },
+
+    /// The tenant to create, or the target of a rename, already exists.
+    #[error(
+        "tenant `{tenant}` already exists (schema `{schema}`); choose another name, or drop the \
+         existing tenant first"
+    )]
+    TenantExists {
+        /// The tenant's name.
+        tenant: String,
+        /// The schema that already exists.
+        schema: String,
+    },
+
+    /// The tenant does not exist (its schema is missing).
+    #[error(
+        "tenant `{tenant}` does not exist (no schema `{schema}`); check the name, or create the \
+         tenant first"
+    )]
+    TenantNotFound {
+        /// The tenant's name.
+        tenant: String,
+        /// The schema that is missing.
+        schema: String,
+    },
+
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The configuration file is not valid TOML or holds an unknown key or a wrong type.
+    #[error("invalid configuration in {}: {source}", path.display())]
+    ConfigParse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error; it names the key and the line.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+
+    /// A configuration value is not acceptable.
+    #[error("invalid configuration `{key}` (from {origin}): {problem}")]
+    InvalidConfig {
+        /// The key, as written in `tenantry.toml` (`pool.max_size`).
+        key: String,
+        /// Where the value came from: the file's path or the environment variable.
+        origin: String,
+        /// What is wrong and what to write instead.
+        problem: String,
+    },
+
+    /// An environment variable starting with `TENANTRY_` is not one tenantry knows.
+    #[error("unknown environment variable {variable}; known variables: {known}")]
+    UnknownEnvironmentVariable {
+        /// The variable's name.
+        variable: String,
+        /// The variables tenantry reads, comma-separated.
+        known: String,
+    },
+
+    /// No database URL is configured.
+    #[error(
+        "no database URL configured; set DATABASE_URL, TENANTRY_DATABASE_URL or `database_url` \
+         in tenantry.toml"
+    )]
+    MissingDatabaseUrl,
+
+    /// The database URL could not be parsed.
+    #[error("invalid database URL {url}: {source}; expected postgres://user:password@host:port/database")]
+    InvalidDatabaseUrl {
+        /// The URL with its password masked.
+        url: String,
+        /// The parser's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// No connection to PostgreSQL could be made.
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {}; check that the server is running and the URL \
+         is right",
+        crate::error::describe_pg(.source)
+    )]
+    Connect {
+        /// The URL with its password masked.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// Waiting for a pooled connection timed out, or the pool is closed.
+    #[error(
+        "no database connection available: {source}; raise `pool.max_size` or \
+         `pool.acquire_timeout_secs`, or look for connections held too long"
+    )]
+    Pool {
+        /// The pool's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A statement failed.
+    #[error("{action} failed{}: {}", tenant_suffix(.tenant.as_deref()), crate::error::describe_pg(.source))]
+    Database {
+        /// What tenantry was doing (`creating tenant schema`, `listing tenants`, …).
+        action: &'static str,
+        /// The tenant involved, if any.
+        tenant: Option<String>,
+        /// The driver's error; [`Error::sqlstate`] gives its SQLSTATE.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// An sqlx statement failed.
+    #[cfg(feature = "sqlx")]
+    #[error("{action} failed{}: {source}", tenant_suffix(.tenant.as_deref()))]
+    Sqlx {
+        /// What tenantry was doing.
+        action: &'static str,
+        /// The tenant involved, if any.
+        tenant: Option<String>,
+        /// sqlx's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A query returned a different number of rows than the call expects.
+    #[error("expected {expected}, got {actual} rows{}", tenant_suffix(.tenant.as_deref()))]
+    UnexpectedRowCount {
+        /// What the call expects (`exactly one row`).
+        expected: &'static str,
+        /// How many rows came back.
+        actual: usize,
+        /// The tenant, if any.
+        tenant: Option<String>,
+    },
+
+    /// `commit` was called on a transaction in which a statement had failed: PostgreSQL
+    /// rolled it back, and nothing was committed.
+    #[error(
+        "the transaction{} was rolled back because a statement in it failed; nothing was \
+         committed (retry the whole transaction)",
+        tenant_suffix(.tenant.as_deref())
+    )]
+    TransactionAborted {
+        /// The tenant, if any.
+        tenant: Option<String>,
+    },
+
+    /// Session mode was asked for on a pool configured as behind PgBouncer.
+    #[error(
+        "session mode is not safe behind PgBouncer in transaction pooling (the next transaction \
+         may run on another server connection); use `transaction()`, or set \
+         `pool.behind_pgbouncer = false` if the pool connects to PostgreSQL directly"
+    )]
+    SessionModeBehindPgBouncer,
+
+    /// A custom tenant source or a create hook failed.
+    #[error("{action} failed: {source}")]
+    Callback {
+        /// What tenantry was doing (`listing tenants from the custom source`, …).
+        action: &'static str,
+        /// The callback's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// The SQLSTATE of a database error, such as `42P06` (`duplicate_schema`).
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Self::Database { source, .. } | Self::Connect { source, .. } => {
+                source.code().map(tokio_postgres::error::SqlState::code)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn database(action: &'static str, tenant: Option<&str>, source: tokio_postgres::Error) -> Self {
+        Self::Database { action, tenant: tenant.map(str::to_owned), source }
+    }
+}
+
+fn tenant_suffix(tenant: Option<&str>) -> String {
+    tenant.map(|tenant| format!(" for tenant `{tenant}`")).unwrap_or_default()
+}
+
+/// Formats a driver error with PostgreSQL's severity, SQLSTATE, message, detail and hint;
+/// tokio-postgres' own `Display` prints only `db error`.
+pub(crate) fn describe_pg(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" (detail: {detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!(" (hint: {hint})"));
+            }
+            text
+        }
+        None => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(error);
+            while let Some(inner) = cause {
+                text.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            text
+        }
+    }
+}
+
+/// A database URL with its password replaced by `********`, for messages and logs.
+///
+/// ```
+/// assert_eq!(
+///     tenantry::error::mask_password("postgres://app:s3cret@db:5432/app"),
+///     "postgres://app:********@db:5432/app"
+/// );
+/// assert_eq!(
+///     tenantry::error::mask_password("host=/tmp user=app password=s3cret dbname=app"),
+///     "host=/tmp user=app password=******** dbname=app"
+/// );
+/// ```
+pub fn mask_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = match rest.find(['/', '?']) {
+            Some(end) => rest.split_at(end),
+            None => (rest, ""),
+        };
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{user}:********@{host}"),
+                None => authority.to_owned(),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = mask_query_password(tail);
+        format!("{scheme}://{authority}{tail}")
+    } else {
+        url.split(' ')
+            .map(|pair| match pair.split_once('=') {
+                Some(("password", _)) => "password=********".to_owned(),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn mask_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
+    let query = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=********".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{path}?{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_passwords_in_every_url_form() {
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_password("postgres://h/db"), "postgres://h/db");
+        assert_eq!(mask_password("postgres://u:p@ss@h/db"), "postgres://u:********@h/db");
+        assert_eq!(
+            mask_password("postgresql:///db?host=/tmp&password=x&user=u"),
+            "postgresql:///db?host=/tmp&password=********&user=u"
+        );
+        assert_eq!(mask_password("embedded"), "embedded");
+    }
+}

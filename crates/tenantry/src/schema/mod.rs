@@ -1,0 +1,12 @@
+//! Tenants stored as PostgreSQL schemas: lifecycle operations and tenant sources.
+//!
+//! All SQL specific to the schema-per-tenant strategy lives in [`statements`], so another
+//! storage strategy (a database per tenant, …) can be added beside it.
+
+mod lifecycle;
+mod source;
+pub mod statements;
+
+pub(crate) use lifecycle::{create_schema, drop_schema, not_found, rename_schema, schema_exists, RegistryTable};
+pub(crate) use source::list_tenants;
+pub use source::{ListFuture, TenantSource};

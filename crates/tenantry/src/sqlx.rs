@@ -1,0 +1,83 @@
+//! The sqlx adapter: tenant-scoped sqlx transactions for applications built on sqlx.
+//!
+//! [`Tenantry::sqlx_transaction`] opens a transaction on an sqlx pool with the same
+//! `BEGIN; SET LOCAL search_path …` message tenantry uses itself, so it cannot leak a tenant's
+//! path to the next borrower and is safe behind PgBouncer.
+//!
+//! sqlx keys its prepared-statement cache by SQL text only (sqlx issue #1250): a statement
+//! prepared in one tenant would be reused in another, re-planned on every switch, and fail with
+//! `cached plan must not change result type` while tenants' tables differ (mid-migration).
+//! [`connect_options`] turns that cache off; use it for pools that serve several tenants.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
+
+use crate::error::Error;
+use crate::name::TenantName;
+use crate::Tenantry;
+
+/// `options` with sqlx's statement cache disabled, as tenant-switching pools need.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), sqlx::Error> {
+/// let options: sqlx::postgres::PgConnectOptions = "postgres://localhost/app".parse()?;
+/// let pool = sqlx::postgres::PgPoolOptions::new()
+///     .connect_with(tenantry::sqlx::connect_options(options))
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub fn connect_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.statement_cache_capacity(0)
+}
+
+impl Tenantry {
+    /// An sqlx transaction on `pool` in the current tenant (the default schema outside any
+    /// scope). Dropped without commit, sqlx rolls it back.
+    ///
+    /// ```no_run
+    /// # async fn f(tenantry: tenantry::Tenantry, pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme = tenantry.tenant("acme")?;
+    /// tenantry.scope(&acme, async {
+    ///     let mut tx = tenantry.sqlx_transaction(&pool).await?;
+    ///     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders").fetch_one(&mut *tx).await
+    ///         .map_err(|source| tenantry::Error::Sqlx { action: "counting orders", tenant: None, source })?;
+    ///     tx.commit().await.map_err(|source| tenantry::Error::Sqlx { action: "committing", tenant: None, source })?;
+    ///     Ok::<_, tenantry::Error>(count)
+    /// }).await??;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TenantNotFound`] if the tenant's schema is missing, or [`Error::Sqlx`].
+    pub async fn sqlx_transaction(&self, pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+        self.sqlx_transaction_in(pool, crate::current_tenant().as_ref()).await
+    }
+
+    /// An sqlx transaction on `pool` in `tenant` (`None`: the default schema).
+    ///
+    /// # Errors
+    /// As [`sqlx_transaction`](Self::sqlx_transaction).
+    pub async fn sqlx_transaction_in(
+        &self,
+        pool: &PgPool,
+        tenant: Option<&TenantName>,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
+        let begin = self.search_path(tenant).begin_sql(self.config().pool.behind_pgbouncer);
+        pool.begin_with(begin).await.map_err(|source| {
+            let missing = source
+                .as_database_error()
+                .and_then(sqlx::error::DatabaseError::code)
+                .is_some_and(|code| code == "3F000");
+            match (missing, tenant) {
+                (true, Some(tenant)) => {
+                    self.cache().remove(tenant);
+                    crate::schema::not_found(tenant)
+                }
+                _ => Error::Sqlx {
+                    action: "beginning tenant transaction",
+                    tenant: tenant.map(ToString::to_string),
+                    source,
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,329 @@
+//! [`Tenantry`]: the handle applications keep, tying configuration, pool, tenant cache and
+//! lifecycle together.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool::managed::Object;
+use futures_util::future::BoxFuture;
+
+use crate::cache::TenantCache;
+use crate::config::{Config, TenantSourceKind};
+use crate::context::{self, PgPool, SearchPath, TenantSession, TenantTransaction};
+use crate::error::{BoxError, Error};
+use crate::name::{NamingRules, TenantName};
+use crate::schema::{self, statements, RegistryTable, TenantSource};
+
+/// Code that runs when a tenant is created, inside the creating transaction, with the new
+/// tenant's search path: a failure rolls the whole creation back. Migrations and seeds hook in
+/// here.
+pub trait CreateHook: Send + Sync + 'static {
+    /// Prepares the new tenant's schema.
+    fn after_create<'a>(
+        &'a self,
+        tenant: &'a TenantName,
+        transaction: &'a mut TenantTransaction,
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+/// The entry point: tenant lifecycle, tenant scopes and tenant-scoped connections.
+///
+/// Cheap to clone; clones share the pool and the tenant cache.
+#[derive(Clone)]
+pub struct Tenantry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    rules: NamingRules,
+    pool: PgPool,
+    cache: TenantCache,
+    source: TenantSource,
+    registry: Option<RegistryTable>,
+    hooks: Vec<Arc<dyn CreateHook>>,
+    url: String,
+}
+
+/// Builds a [`Tenantry`] with a custom tenant source or create hooks.
+pub struct TenantryBuilder {
+    config: Config,
+    source: Option<TenantSource>,
+    hooks: Vec<Arc<dyn CreateHook>>,
+}
+
+impl TenantryBuilder {
+    /// Lists tenants from `source` instead of the configured one (a closure: apartment's
+    /// `tenant_names`).
+    #[must_use]
+    pub fn tenant_source(mut self, source: TenantSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Runs `hook` in every new tenant, inside the creating transaction.
+    #[must_use]
+    pub fn on_create(mut self, hook: impl CreateHook) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Validates the configuration, builds the pool and checks that PostgreSQL answers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`], [`Error::MissingDatabaseUrl`], [`Error::InvalidDatabaseUrl`],
+    /// or [`Error::Connect`] when the server cannot be reached.
+    pub async fn connect(self) -> Result<Tenantry, Error> {
+        let config = self.config;
+        config.validate()?;
+        let url = config.database_url.clone().ok_or(Error::MissingDatabaseUrl)?;
+        let pool = context::build_pool(&config)?;
+        let source = self.source.unwrap_or_else(|| match config.tenants.source {
+            TenantSourceKind::Registry => TenantSource::Registry {
+                schema: config.registry_schema().to_owned(),
+                table: config.tenants.registry_table.clone(),
+            },
+            TenantSourceKind::Schemas => TenantSource::Schemas,
+        });
+        let tenantry = Tenantry {
+            inner: Arc::new(Inner {
+                rules: config.naming_rules(),
+                cache: TenantCache::new(
+                    Duration::from_secs(config.tenants.cache_ttl_secs),
+                    Duration::from_millis(config.tenants.miss_refresh_interval_ms),
+                ),
+                registry: source.registry_table(),
+                source,
+                hooks: self.hooks,
+                pool,
+                url,
+                config,
+            }),
+        };
+        let conn = tenantry.connection().await?;
+        if let Some(registry) = &tenantry.inner.registry {
+            conn.client
+                .batch_execute(&statements::create_registry_table(&registry.schema, &registry.table))
+                .await
+                .map_err(|err| Error::database("creating the registry table", None, err))?;
+        }
+        Ok(tenantry)
+    }
+}
+
+impl Tenantry {
+    /// Starts building from `config`.
+    pub fn builder(config: Config) -> TenantryBuilder {
+        TenantryBuilder { config, source: None, hooks: Vec::new() }
+    }
+
+    /// Connects with `config` and the configured tenant source.
+    ///
+    /// # Errors
+    /// As [`TenantryBuilder::connect`].
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        Self::builder(config).connect().await
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The naming rules in use.
+    pub fn naming_rules(&self) -> &NamingRules {
+        &self.inner.rules
+    }
+
+    /// The known-tenants cache behind [`scope`](Self::scope).
+    pub fn cache(&self) -> &TenantCache {
+        &self.inner.cache
+    }
+
+    /// Validates `name` with the configured rules.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTenantName`] naming the rule that failed.
+    pub fn tenant(&self, name: &str) -> Result<TenantName, Error> {
+        self.inner.rules.parse(name)
+    }
+
+    /// The search path for `tenant` (`None`: the default path).
+    pub fn search_path(&self, tenant: Option<&TenantName>) -> SearchPath {
+        SearchPath::new(&self.inner.rules, tenant)
+    }
+
+    /// Every tenant from the tenant source, sorted; also refreshes the cache.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Callback`] from the source.
+    pub async fn list(&self) -> Result<Vec<TenantName>, Error> {
+        let conn = self.connection().await?;
+        let tenants = schema::list_tenants(&conn.client, &self.inner.source, &self.inner.rules).await?;
+        self.inner.cache.replace(tenants.iter().cloned());
+        Ok(tenants)
+    }
+
+    /// Whether the tenant's schema exists, asked of the database (not the cache).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub async fn exists(&self, tenant: &TenantName) -> Result<bool, Error> {
+        let conn = self.connection().await?;
+        schema::schema_exists(&conn.client, tenant).await
+    }
+
+    /// Whether the tenant is known, from the cache (reloaded when stale, or on a miss at most
+    /// once per `tenants.miss_refresh_interval_ms`).
+    ///
+    /// # Errors
+    /// As [`list`](Self::list), when a reload is needed.
+    pub async fn is_known(&self, tenant: &TenantName) -> Result<bool, Error> {
+        self.inner.cache.contains(tenant, || self.list_uncached()).await
+    }
+
+    /// Creates the tenant: `CREATE SCHEMA`, the registry row (registry source), then every
+    /// create hook with the new tenant's search path, all in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::TenantExists`], or the error of a hook (nothing is left behind).
+    pub async fn create(&self, tenant: &TenantName) -> Result<(), Error> {
+        let mut transaction = self.transaction_in(None).await?;
+        schema::create_schema(transaction.client(), tenant, self.inner.registry.as_ref()).await?;
+        if !self.inner.hooks.is_empty() {
+            transaction.set_local_path(self.search_path(Some(tenant))).await?;
+            for hook in &self.inner.hooks {
+                hook.after_create(tenant, &mut transaction)
+                    .await
+                    .map_err(|source| Error::Callback { action: "running a create hook", source })?;
+            }
+        }
+        transaction.commit().await?;
+        self.inner.cache.insert(tenant.clone());
+        tracing::info!(tenant = %tenant, schema = tenant.schema(), "created tenant");
+        Ok(())
+    }
+
+    /// Drops the tenant: `DROP SCHEMA … CASCADE` and its registry row, in one transaction.
+    ///
+    /// Only tenants can be dropped: a [`TenantName`] is never the default, a shared or a
+    /// system schema.
+    ///
+    /// # Errors
+    /// [`Error::TenantNotFound`] when the schema does not exist.
+    pub async fn drop(&self, tenant: &TenantName) -> Result<(), Error> {
+        let transaction = self.transaction_in(None).await?;
+        schema::drop_schema(transaction.client(), tenant, self.inner.registry.as_ref()).await?;
+        transaction.commit().await?;
+        self.inner.cache.remove(tenant);
+        tracing::info!(tenant = %tenant, schema = tenant.schema(), "dropped tenant");
+        Ok(())
+    }
+
+    /// Renames the tenant (`ALTER SCHEMA … RENAME`, and its registry row).
+    ///
+    /// # Errors
+    /// [`Error::TenantNotFound`] for a missing `from`, [`Error::TenantExists`] for an existing `to`.
+    pub async fn rename(&self, from: &TenantName, to: &TenantName) -> Result<(), Error> {
+        let transaction = self.transaction_in(None).await?;
+        schema::rename_schema(transaction.client(), from, to, self.inner.registry.as_ref()).await?;
+        transaction.commit().await?;
+        self.inner.cache.remove(from);
+        self.inner.cache.insert(to.clone());
+        tracing::info!(from = %from, to = %to, "renamed tenant");
+        Ok(())
+    }
+
+    /// Runs `future` inside `tenant`: every connection it gets from this `Tenantry` sees the
+    /// tenant's schema, then the shared schemas. The tenant is checked against the cache first.
+    /// The scope ends however the future ends (success, error, panic, cancellation), and
+    /// nested scopes restore the outer tenant.
+    ///
+    /// # Errors
+    /// [`Error::TenantNotFound`] when the tenant is not known; the future is not run.
+    pub async fn scope<F: Future>(&self, tenant: &TenantName, future: F) -> Result<F::Output, Error> {
+        if !self.is_known(tenant).await? {
+            return Err(schema::not_found(tenant));
+        }
+        Ok(context::in_scope(Some(tenant.clone()), future).await)
+    }
+
+    /// Runs `future` outside any tenant (the default schema), even inside a tenant scope.
+    pub fn scope_default<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        context::in_scope(None, future)
+    }
+
+    /// A transaction in the current tenant (the default schema outside any scope), opened
+    /// with `BEGIN; SET LOCAL search_path …` in one round trip.
+    ///
+    /// # Errors
+    /// [`Error::Pool`], [`Error::Connect`], or [`Error::TenantNotFound`] if the tenant's schema
+    /// disappeared since it was scoped.
+    pub async fn transaction(&self) -> Result<TenantTransaction, Error> {
+        self.transaction_in(context::current_tenant().as_ref()).await
+    }
+
+    /// A transaction in `tenant` (`None`: the default schema), whatever the current scope.
+    ///
+    /// # Errors
+    /// As [`transaction`](Self::transaction).
+    pub async fn transaction_in(&self, tenant: Option<&TenantName>) -> Result<TenantTransaction, Error> {
+        let conn = self.connection().await?;
+        let behind_pgbouncer = self.inner.config.pool.behind_pgbouncer;
+        let result = TenantTransaction::begin(conn, self.search_path(tenant), behind_pgbouncer).await;
+        self.forget_if_missing(tenant, result)
+    }
+
+    /// A connection in session mode for the current tenant: the session's search path is set
+    /// (only if it differs) and statements run in autocommit. See docs/context.md.
+    ///
+    /// # Errors
+    /// [`Error::SessionModeBehindPgBouncer`] when `pool.behind_pgbouncer` is set, or as
+    /// [`transaction`](Self::transaction).
+    pub async fn session(&self) -> Result<TenantSession, Error> {
+        if self.inner.config.pool.behind_pgbouncer {
+            return Err(Error::SessionModeBehindPgBouncer);
+        }
+        let tenant = context::current_tenant();
+        let conn = self.connection().await?;
+        let result = TenantSession::acquire(conn, self.search_path(tenant.as_ref())).await;
+        self.forget_if_missing(tenant.as_ref(), result)
+    }
+
+    /// Pool statistics: open connections, idle ones, tasks waiting.
+    pub fn pool_status(&self) -> deadpool::Status {
+        self.inner.pool.status()
+    }
+
+    /// Closes the pool: waiting and future requests fail.
+    pub fn close(&self) {
+        self.inner.pool.close();
+    }
+
+    async fn list_uncached(&self) -> Result<Vec<TenantName>, Error> {
+        let conn = self.connection().await?;
+        schema::list_tenants(&conn.client, &self.inner.source, &self.inner.rules).await
+    }
+
+    pub(crate) async fn connection(&self) -> Result<Object<context::PoolManager>, Error> {
+        self.inner.pool.get().await.map_err(|err| context::pool_error(err, &self.inner.url))
+    }
+
+    fn forget_if_missing<T>(&self, tenant: Option<&TenantName>, result: Result<T, Error>) -> Result<T, Error> {
+        if let (Err(Error::TenantNotFound { .. }), Some(tenant)) = (&result, tenant) {
+            self.inner.cache.remove(tenant);
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for Tenantry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenantry")
+            .field("url", &crate::error::mask_password(&self.inner.url))
+            .field("source", &self.inner.source)
+            .field("rules", &self.inner.rules)
+            .finish_non_exhaustive()
+    }
+}
