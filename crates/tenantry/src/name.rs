@@ -47,7 +47,7 @@ impl TenantName {
 
 impl fmt::Display for TenantName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
+        f.pad(&self.name)
     }
 }
 
@@ -355,6 +355,7 @@ mod tests {
         let acme = rules.parse("acme").expect("valid");
         assert_eq!(acme.schema(), "tenant_acme");
         assert_eq!(acme.to_string(), "acme");
+        assert_eq!(format!("[{acme:<6}]"), "[acme  ]", "Display honours width");
         assert_eq!(rules.from_schema("tenant_acme").and_then(Result::ok), Some(acme));
         assert!(rules.from_schema("other").is_none());
         assert!(matches!(rules.from_schema("tenant_Bad"), Some(Err(_))));

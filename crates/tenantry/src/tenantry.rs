@@ -282,13 +282,21 @@ impl Tenantry {
     /// [`Error::SessionModeBehindPgBouncer`] when `pool.behind_pgbouncer` is set, or as
     /// [`transaction`](Self::transaction).
     pub async fn session(&self) -> Result<TenantSession, Error> {
+        self.session_in(context::current_tenant().as_ref()).await
+    }
+
+    /// A session-mode connection in `tenant` (`None`: the default schema), whatever the
+    /// current scope.
+    ///
+    /// # Errors
+    /// As [`session`](Self::session).
+    pub async fn session_in(&self, tenant: Option<&TenantName>) -> Result<TenantSession, Error> {
         if self.inner.config.pool.behind_pgbouncer {
             return Err(Error::SessionModeBehindPgBouncer);
         }
-        let tenant = context::current_tenant();
         let conn = self.connection().await?;
-        let result = TenantSession::acquire(conn, self.search_path(tenant.as_ref())).await;
-        self.forget_if_missing(tenant.as_ref(), result)
+        let result = TenantSession::acquire(conn, self.search_path(tenant)).await;
+        self.forget_if_missing(tenant, result)
     }
 
     /// Pool statistics: open connections, idle ones, tasks waiting.

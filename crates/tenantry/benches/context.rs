@@ -1,0 +1,147 @@
+//! Cost of tenant context per borrow, beside plain tokio-postgres baselines in the same run.
+//!
+//! ```text
+//! cargo bench -p tenantry --bench context
+//! ```
+//!
+//! One task, one connection (pool size 1) over the Unix socket, 50 tenants, a primary-key
+//! lookup per borrow. Scenarios run interleaved (round-robin, `ITERATIONS` borrows each per
+//! round) so machine noise hits them alike; the median round is reported, in µs per borrow.
+
+use std::time::{Duration, Instant};
+
+use tenantry::{Config, Error, TenantName, Tenantry};
+use tokio_postgres::{Client, NoTls, Statement};
+
+const TENANTS: usize = 50;
+const ITERATIONS: usize = 2000;
+const ROUNDS: usize = 7;
+const LOOKUP: &str = "SELECT name FROM items WHERE id = $1";
+
+const SCENARIOS: [(&str, &str); 8] = [
+    ("plain tokio-postgres: autocommit query (schema-qualified)", "1"),
+    ("plain tokio-postgres: BEGIN / query / COMMIT", "3"),
+    ("plain tokio-postgres: BEGIN; SET LOCAL search_path / query / COMMIT", "3"),
+    ("plain tokio-postgres: BEGIN; SET LOCAL; schema assertion / query / COMMIT", "3"),
+    ("tenantry: transaction_in(tenant), tenants alternating", "3"),
+    ("tenantry: scope(tenant) + transaction(), tenants alternating", "3"),
+    ("tenantry: session_in(tenant), same tenant every borrow (no SET)", "1"),
+    ("tenantry: session_in(tenant), tenants alternating (SET each borrow)", "2"),
+];
+
+struct Fixture {
+    tenantry: Tenantry,
+    tenants: Vec<TenantName>,
+    raw: Client,
+    qualified: Vec<Statement>,
+    begin_set: Vec<String>,
+    begin_set_assert: Vec<String>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let db = tenantry_test_support::test_database("bench_context").await;
+    let mut config = Config::default();
+    // The Unix socket: what a co-located app uses, and the quieter transport to measure on.
+    config.database_url = Some(db.conninfo());
+    config.pool.max_size = 1;
+    let tenantry = Tenantry::connect(config).await?;
+    let mut tenants = Vec::new();
+    for index in 0..TENANTS {
+        let tenant = tenantry.tenant(&format!("t{index:02}"))?;
+        tenantry.create(&tenant).await?;
+        let mut tx = tenantry.transaction_in(Some(&tenant)).await?;
+        tx.batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g",
+        )
+        .await?;
+        tx.commit().await?;
+        tenants.push(tenant);
+    }
+    tenantry.list().await?; // warm the known-tenants cache
+
+    let (raw, connection) = tokio_postgres::connect(&db.conninfo(), NoTls).await?;
+    tokio::spawn(connection);
+    let mut qualified = Vec::new();
+    let mut begin_set = Vec::new();
+    let mut begin_set_assert = Vec::new();
+    for tenant in &tenants {
+        let schema = tenantry::sql::quote_ident(tenant.schema());
+        qualified.push(raw.prepare(&format!("SELECT name FROM {schema}.items WHERE id = $1")).await?);
+        begin_set.push(format!("BEGIN; SET LOCAL search_path TO {schema}"));
+        begin_set_assert.push(format!(
+            "BEGIN; SET LOCAL search_path TO {schema}; SELECT {}::regnamespace",
+            tenantry::sql::quote_literal(&schema)
+        ));
+    }
+    let fixture = Fixture { tenantry, tenants, raw, qualified, begin_set, begin_set_assert };
+
+    let mut samples = vec![Vec::with_capacity(ROUNDS); SCENARIOS.len()];
+    for scenario in 0..SCENARIOS.len() {
+        for i in 0..200 {
+            borrow(&fixture, scenario, i).await?; // warm-up: caches, statements
+        }
+    }
+    for _ in 0..ROUNDS {
+        for (scenario, sample) in samples.iter_mut().enumerate() {
+            let started = Instant::now();
+            for i in 0..ITERATIONS {
+                borrow(&fixture, scenario, i).await?;
+            }
+            sample.push(started.elapsed() / u32::try_from(ITERATIONS).unwrap_or(u32::MAX));
+        }
+    }
+
+    println!("| scenario | round trips | µs per borrow (median of {ROUNDS}) | min–max |");
+    println!("|---|---|---|---|");
+    for ((name, round_trips), mut sample) in SCENARIOS.into_iter().zip(samples) {
+        sample.sort();
+        let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "| {name} | {round_trips} | {:.1} | {:.1}–{:.1} |",
+            micros(sample[ROUNDS / 2]),
+            micros(sample[0]),
+            micros(sample[ROUNDS - 1])
+        );
+    }
+    Ok(())
+}
+
+async fn borrow(f: &Fixture, scenario: usize, i: usize) -> Result<(), Error> {
+    let k = i % TENANTS;
+    let pg = |err| Error::Database { action: "bench", tenant: None, source: err };
+    match scenario {
+        0 => f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map(drop).map_err(pg),
+        1..=3 => {
+            let begin = match scenario {
+                1 => "BEGIN",
+                2 => &f.begin_set[k],
+                _ => &f.begin_set_assert[k],
+            };
+            f.raw.batch_execute(begin).await.map_err(pg)?;
+            f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map_err(pg)?;
+            f.raw.batch_execute("COMMIT").await.map_err(pg)
+        }
+        4 => {
+            let mut tx = f.tenantry.transaction_in(Some(&f.tenants[k])).await?;
+            tx.query_one(LOOKUP, &[&1_i32]).await?;
+            tx.commit().await
+        }
+        5 => {
+            f.tenantry
+                .scope(&f.tenants[k], async {
+                    let mut tx = f.tenantry.transaction().await?;
+                    tx.query_one(LOOKUP, &[&1_i32]).await?;
+                    tx.commit().await
+                })
+                .await?
+        }
+        6 | 7 => {
+            let tenant = if scenario == 6 { &f.tenants[0] } else { &f.tenants[k] };
+            let mut session = f.tenantry.session_in(Some(tenant)).await?;
+            session.query_one(LOOKUP, &[&1_i32]).await.map(drop)
+        }
+        _ => unreachable!("scenario {scenario}"),
+    }
+}
