@@ -14,16 +14,7 @@
 /// assert_eq!(tenantry::sql::quote_ident(r#"a"b"#), r#""a""b""#);
 /// ```
 pub fn quote_ident(ident: &str) -> String {
-    let mut quoted = String::with_capacity(ident.len() + 2);
-    quoted.push('"');
-    for ch in ident.chars() {
-        if ch == '"' {
-            quoted.push('"');
-        }
-        quoted.push(ch);
-    }
-    quoted.push('"');
-    quoted
+    quote_with(ident, '"')
 }
 
 /// Quotes an SQL string literal: wraps it in single quotes and doubles any single quote inside.
@@ -35,15 +26,21 @@ pub fn quote_ident(ident: &str) -> String {
 /// assert_eq!(tenantry::sql::quote_literal("it's"), "'it''s'");
 /// ```
 pub fn quote_literal(value: &str) -> String {
-    let mut quoted = String::with_capacity(value.len() + 2);
-    quoted.push('\'');
-    for ch in value.chars() {
-        if ch == '\'' {
-            quoted.push('\'');
+    quote_with(value, '\'')
+}
+
+/// Wraps `text` in `quote`, doubling every `quote` inside: SQL's one escaping rule for both
+/// identifiers and standard-conforming string literals.
+fn quote_with(text: &str, quote: char) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push(quote);
+    for ch in text.chars() {
+        if ch == quote {
+            quoted.push(quote);
         }
         quoted.push(ch);
     }
-    quoted.push('\'');
+    quoted.push(quote);
     quoted
 }
 
