@@ -63,7 +63,14 @@ impl Cluster {
         &self.layout.socket
     }
 
-    /// The directory holding `initdb`, `pg_ctl`, `psql` and `pg_dump` of this cluster's version.
+    /// Restarts the server in place (same port), terminating every session, as a deploy or a
+    /// failover would; returns once it accepts connections again. Affects every test of the
+    /// binary: put a test that restarts in a test file of its own.
+    pub fn restart(&self) {
+        crate::server::restart(&self.layout, &self.bin_dir, self.port);
+    }
+
+    /// The directory holding this cluster's `initdb`, `pg_ctl`, `psql` and `pg_dump`.
     pub fn bin_dir(&self) -> &Path {
         &self.bin_dir
     }

@@ -66,6 +66,16 @@ pub(crate) fn start(layout: &Layout, bin_dir: &Path) -> u16 {
     unreachable!("the last failed attempt panics above")
 }
 
+/// Restarts the server in place (same port and socket): `pg_ctl restart -m fast`, which
+/// terminates every session, as a deploy or a failover would. Waits until it accepts
+/// connections again.
+pub(crate) fn restart(layout: &Layout, bin_dir: &Path, port: u16) {
+    let mut pg_ctl = server_command(&bin_dir.join("pg_ctl"), &layout.root);
+    pg_ctl.args(["restart", "-m", "fast", "-w", "-t", "60", "-s", "-D"]).arg(&layout.data).arg("-l").arg(&layout.log);
+    run(&mut pg_ctl, "pg_ctl restart", "see the server log in the test cluster's directory");
+    wait_until_ready(layout, port);
+}
+
 fn write_settings(layout: &Layout, port: u16) {
     let path = layout.data.join("tenantry.conf");
     std::fs::write(&path, settings(port, &layout.socket))

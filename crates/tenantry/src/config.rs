@@ -24,6 +24,21 @@
 //! statement_cache_capacity = 256     # per connection, keyed by (search path, SQL); 0 disables
 //! max_connection_lifetime_secs = 1800
 //! max_tenants_per_connection = 500   # retire a connection after it has served this many tenants
+//!
+//! [migrations]
+//! directory = "migrations"           # holds shared/ and tenant/, in sqlx-cli's file format
+//! jobs = 4                           # tenants migrated in parallel (one connection each)
+//! lock_timeout_ms = 5000             # never queue behind live traffic for longer
+//! statement_timeout_ms = 0           # 0: no limit
+//! max_retries = 3                    # per tenant, for lock timeouts, deadlocks, lost connections
+//! retry_backoff_ms = 200             # doubled on each retry, with jitter
+//! transaction_per_migration = false  # default: a tenant's pending migrations in one transaction
+//! durable_commits = false            # false: commits don't wait for the disk; one flush at the end
+//! template = true                    # keep a migrated template schema and clone new tenants from it
+//! template_schema = "tenantry_template"
+//! seed_file = "db/seed.sql"          # optional: run in every new tenant
+//! dump = true                        # after a fully successful migrate, pg_dump the structure
+//! dump_path = "db/schema.sql"
 //! ```
 
 use std::collections::BTreeMap;
@@ -61,6 +76,8 @@ pub struct Config {
     pub tenants: TenantsConfig,
     /// The connection pool and the tenant context mode.
     pub pool: PoolConfig,
+    /// Migrations across every tenant.
+    pub migrations: MigrationsConfig,
     #[serde(skip)]
     provenance: Provenance,
 }
@@ -98,6 +115,61 @@ pub enum TenantSourceKind {
     Registry,
 }
 
+/// Migration settings (see docs/migrations.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MigrationsConfig {
+    /// Holds `shared/` and `tenant/`. Default `migrations`. Env: `TENANTRY_MIGRATIONS_DIR`.
+    pub directory: PathBuf,
+    /// Tenants migrated in parallel, one connection each. Default 4. Env: `TENANTRY_JOBS`.
+    pub jobs: usize,
+    /// `lock_timeout` for migration statements. Default 5000. Env: `TENANTRY_LOCK_TIMEOUT_MS`.
+    pub lock_timeout_ms: u64,
+    /// `statement_timeout` for migration statements; 0 for none. Default 0.
+    /// Env: `TENANTRY_STATEMENT_TIMEOUT_MS`.
+    pub statement_timeout_ms: u64,
+    /// Retries per tenant for transient failures. Default 3. Env: `TENANTRY_MAX_RETRIES`.
+    pub max_retries: u32,
+    /// First retry delay, doubled each time. Default 200.
+    pub retry_backoff_ms: u64,
+    /// One transaction per migration instead of per tenant. Default false.
+    pub transaction_per_migration: bool,
+    /// Wait for the disk at every tenant's commit. Default false: commits are asynchronous and
+    /// the run flushes the WAL once before it reports success.
+    pub durable_commits: bool,
+    /// Keep a migrated template schema and clone new tenants from it. Default true.
+    pub template: bool,
+    /// The template schema. Default `tenantry_template`. Env: `TENANTRY_TEMPLATE_SCHEMA`.
+    pub template_schema: String,
+    /// SQL run in every new tenant after its migrations. Env: `TENANTRY_SEED_FILE`.
+    pub seed_file: Option<PathBuf>,
+    /// Write a schema dump after a fully successful migrate. Default true. Env: `TENANTRY_DUMP`.
+    pub dump: bool,
+    /// Where the dump goes. Default `db/schema.sql`. Env: `TENANTRY_DUMP_PATH`.
+    pub dump_path: PathBuf,
+}
+
+impl Default for MigrationsConfig {
+    fn default() -> Self {
+        Self {
+            directory: PathBuf::from("migrations"),
+            jobs: 4,
+            lock_timeout_ms: 5000,
+            statement_timeout_ms: 0,
+            max_retries: 3,
+            retry_backoff_ms: 200,
+            transaction_per_migration: false,
+            durable_commits: false,
+            template: true,
+            template_schema: "tenantry_template".to_owned(),
+            seed_file: None,
+            dump: true,
+            dump_path: PathBuf::from("db/schema.sql"),
+        }
+    }
+}
+
 /// Connection pool settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,6 +205,7 @@ impl Default for Config {
             schema_suffix: String::new(),
             tenants: TenantsConfig::default(),
             pool: PoolConfig::default(),
+            migrations: MigrationsConfig::default(),
             provenance: Provenance::default(),
         }
     }
@@ -304,6 +377,78 @@ const ENV_SETTINGS: &[EnvSetting] = &[
             Ok(())
         },
     },
+    EnvSetting {
+        variable: "TENANTRY_MIGRATIONS_DIR",
+        key: "migrations.directory",
+        apply: |c, v| {
+            c.migrations.directory = PathBuf::from(v);
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_JOBS",
+        key: "migrations.jobs",
+        apply: |c, v| {
+            c.migrations.jobs = parse_number(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_LOCK_TIMEOUT_MS",
+        key: "migrations.lock_timeout_ms",
+        apply: |c, v| {
+            c.migrations.lock_timeout_ms = parse_number(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_STATEMENT_TIMEOUT_MS",
+        key: "migrations.statement_timeout_ms",
+        apply: |c, v| {
+            c.migrations.statement_timeout_ms = parse_number(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_MAX_RETRIES",
+        key: "migrations.max_retries",
+        apply: |c, v| {
+            c.migrations.max_retries = parse_number(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_TEMPLATE_SCHEMA",
+        key: "migrations.template_schema",
+        apply: |c, v| {
+            c.migrations.template_schema = v.to_owned();
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_SEED_FILE",
+        key: "migrations.seed_file",
+        apply: |c, v| {
+            c.migrations.seed_file = Some(PathBuf::from(v));
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_DUMP",
+        key: "migrations.dump",
+        apply: |c, v| {
+            c.migrations.dump = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_DUMP_PATH",
+        key: "migrations.dump_path",
+        apply: |c, v| {
+            c.migrations.dump_path = PathBuf::from(v);
+            Ok(())
+        },
+    },
 ];
 
 /// `TENANTRY_*` variables that are not settings: read by tools around the library.
@@ -434,6 +579,18 @@ impl Config {
         if self.pool.max_size == 0 {
             return Err(self.invalid("pool.max_size", "must be at least 1".to_owned()));
         }
+        self.check_schema("migrations.template_schema", &self.migrations.template_schema)?;
+        if self.migrations.template_schema == self.default_schema
+            || self.shared_schemas.contains(&self.migrations.template_schema)
+        {
+            return Err(self.invalid(
+                "migrations.template_schema",
+                "is the default or a shared schema; name a schema of its own".to_owned(),
+            ));
+        }
+        if self.migrations.jobs == 0 {
+            return Err(self.invalid("migrations.jobs", "must be at least 1".to_owned()));
+        }
         if self.pool.acquire_timeout_secs == 0 {
             return Err(self.invalid("pool.acquire_timeout_secs", "must be at least 1".to_owned()));
         }
@@ -445,6 +602,7 @@ impl Config {
         NamingRules::new(self.default_schema.clone(), self.shared_schemas.iter().cloned())
             .with_prefix(self.schema_prefix.clone())
             .with_suffix(self.schema_suffix.clone())
+            .with_reserved(self.migrations.template_schema.clone(), "the migration template schema")
     }
 
     /// The schema holding the registry table (the configured one, or the default schema).

@@ -182,6 +182,22 @@ pub enum Error {
     )]
     SessionModeBehindPgBouncer,
 
+    /// A migration file or directory is unusable.
+    #[error("migration {}: {problem}", path.display())]
+    MigrationSource {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
+    /// Another migration run holds the run lock and `no_wait` was asked for.
+    #[error(
+        "another migration run is in progress on this database (it holds tenantry's run lock); \
+         wait for it to finish, or run again without --no-wait to queue behind it"
+    )]
+    MigrationRunLocked,
+
     /// A custom tenant source or a create hook failed.
     #[error("{action} failed: {source}")]
     Callback {

@@ -50,6 +50,7 @@ pub mod cache;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod migrate;
 pub mod name;
 pub mod schema;
 pub mod sql;

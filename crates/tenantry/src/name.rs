@@ -158,6 +158,7 @@ pub struct NamingRules {
     suffix: String,
     default_schema: String,
     shared_schemas: Vec<String>,
+    reserved: Vec<(String, &'static str)>,
 }
 
 impl Default for NamingRules {
@@ -178,7 +179,16 @@ impl NamingRules {
             suffix: String::new(),
             default_schema: default_schema.into(),
             shared_schemas: shared_schemas.into_iter().map(Into::into).collect(),
+            reserved: Vec::new(),
         }
+    }
+
+    /// Protects one more schema from ever being a tenant's (tenantry reserves its migration
+    /// template schema this way); `role` says what it is in messages.
+    #[must_use]
+    pub fn with_reserved(mut self, schema: impl Into<String>, role: &'static str) -> Self {
+        self.reserved.push((schema.into(), role));
+        self
     }
 
     /// Puts `prefix` before every tenant's schema name (`tenant_` → `tenant_acme`).
@@ -237,6 +247,12 @@ impl NamingRules {
         Some(self.parse(name))
     }
 
+    /// Whether `schema` is one no tenant may have: the default, a shared, a reserved or a
+    /// system schema.
+    pub fn protects(&self, schema: &str) -> bool {
+        self.role_of(schema).is_some() || schema.starts_with("pg_")
+    }
+
     /// The schema `name` maps to, without validation.
     fn schema_of(&self, name: &str) -> String {
         format!("{}{name}{}", self.prefix, self.suffix)
@@ -274,7 +290,7 @@ impl NamingRules {
         } else if schema == "information_schema" {
             Some("PostgreSQL's information schema")
         } else {
-            None
+            self.reserved.iter().find(|(reserved, _)| reserved == schema).map(|(_, role)| *role)
         }
     }
 }
@@ -337,6 +353,18 @@ mod tests {
         ] {
             assert_eq!(reason(&rules, name), InvalidNameReason::ReservedSchema { schema: name.into(), role });
         }
+    }
+
+    #[test]
+    fn reserved_schemas_are_never_tenants() {
+        let rules = NamingRules::default().with_reserved("tenantry_template", "the migration template schema");
+        assert_eq!(
+            reason(&rules, "tenantry_template"),
+            InvalidNameReason::ReservedSchema {
+                schema: "tenantry_template".into(),
+                role: "the migration template schema"
+            }
+        );
     }
 
     #[test]

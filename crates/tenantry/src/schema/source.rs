@@ -88,7 +88,7 @@ pub(crate) async fn list_tenants(
             for row in rows {
                 let schema: &str =
                     row.try_get(0).map_err(|err| Error::database("listing tenant schemas", None, err))?;
-                if is_protected(rules, schema) {
+                if rules.protects(schema) {
                     continue;
                 }
                 match rules.from_schema(schema) {
@@ -121,10 +121,6 @@ pub(crate) async fn list_tenants(
     tenants.sort();
     tenants.dedup();
     Ok(tenants)
-}
-
-fn is_protected(rules: &NamingRules, schema: &str) -> bool {
-    schema == rules.default_schema() || schema == "public" || rules.shared_schemas().iter().any(|s| s == schema)
 }
 
 /// Validates names from a source, skipping bad ones with a warning.

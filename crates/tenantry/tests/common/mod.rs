@@ -39,3 +39,60 @@ pub async fn read_marker(tenantry: &Tenantry) -> Result<(String, String), tenant
     tx.commit().await?;
     Ok((row.get(0), row.get(1)))
 }
+
+/// A migrations directory with the first `count` workload migrations in `tenant/` (and an
+/// empty `shared/`).
+pub fn workload(count: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = dir.path().join("tenant");
+    std::fs::create_dir_all(&tenant).expect("tenant dir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workload");
+    let mut names: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    for name in names {
+        let version: usize = name[..4].parse().expect("numbered fixture");
+        if version <= count {
+            std::fs::copy(fixtures.join(&name), tenant.join(&name)).expect("copy fixture");
+        }
+    }
+    dir
+}
+
+/// Creates tenants `prefix-000`… (no migrations run: bare schemas).
+pub async fn create_tenants(tenantry: &Tenantry, prefix: &str, count: usize) -> Vec<TenantName> {
+    let mut tenants = Vec::with_capacity(count);
+    for index in 0..count {
+        let tenant = tenantry.tenant(&format!("{prefix}-{index:03}")).expect("valid name");
+        tenantry.create(&tenant).await.expect("creates tenant");
+        tenants.push(tenant);
+    }
+    tenants
+}
+
+/// The versions recorded in `schema`'s bookkeeping table.
+pub async fn applied_versions(client: &tokio_postgres::Client, schema: &str) -> Vec<i64> {
+    let sql =
+        format!("SELECT version FROM {}.tenantry_migrations ORDER BY version", tenantry::sql::quote_ident(schema));
+    client.query(&sql, &[]).await.expect("reads bookkeeping").iter().map(|row| row.get(0)).collect()
+}
+
+/// The columns of `schema.table`, in order.
+pub async fn columns(client: &tokio_postgres::Client, schema: &str, table: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass \
+             AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&schema, &table],
+        )
+        .await
+        .expect("reads columns")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}

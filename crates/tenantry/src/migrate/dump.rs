@@ -1,0 +1,71 @@
+//! The schema dump: the structure of the default schema and the template, after a fully
+//! successful migrate, via `pg_dump --schema-only` (never from whichever tenant ran last).
+
+use std::path::{Path, PathBuf};
+
+use tokio::process::Command;
+
+/// Writes `pg_dump --schema-only` of `schemas` to `path`. Failures come back as a message: a
+/// dump that cannot be written is a warning, not a failed run.
+pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path) -> Result<(), String> {
+    let pg_dump = find_pg_dump().ok_or_else(|| {
+        "pg_dump not found on PATH or in /usr/lib/postgresql/*/bin; install the PostgreSQL client \
+         (apt-get install postgresql-client) or set migrations.dump = false"
+            .to_owned()
+    })?;
+    let mut command = Command::new(&pg_dump);
+    command.args(["--schema-only", "--no-owner", "--no-privileges", "--dbname", database_url]);
+    for schema in schemas {
+        // pg_dump's -n takes a pattern; quoting makes it match exactly this name.
+        command.arg(format!("--schema={}", crate::sql::quote_ident(schema)));
+    }
+    let output = command.output().await.map_err(|err| format!("cannot run {}: {err}", pg_dump.display()))?;
+    if !output.status.success() {
+        return Err(format!("pg_dump failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    let text = stable(&String::from_utf8_lossy(&output.stdout));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(parent).await.map_err(|err| format!("cannot create {}: {err}", parent.display()))?;
+    }
+    tokio::fs::write(path, text).await.map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+/// Drops what changes between identical dumps: since PostgreSQL 15.14 pg_dump wraps its output
+/// in `\restrict <random key>` / `\unrestrict <key>` lines.
+pub(crate) fn stable(dump: &str) -> String {
+    dump.lines()
+        .filter(|line| !line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict "))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// `pg_dump` from PATH, else the newest /usr/lib/postgresql/<version>/bin.
+pub(crate) fn find_pg_dump() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(found) = std::env::split_paths(&path).map(|dir| dir.join("pg_dump")).find(|p| p.is_file()) {
+            return Some(found);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let binary = entry.path().join("bin/pg_dump");
+            binary.is_file().then_some((version, binary))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, path)| path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_drops_the_restrict_key_lines() {
+        let dump = "--\n\\restrict abc123\nCREATE TABLE t ();\n\\unrestrict abc123\n";
+        assert_eq!(stable(dump), "--\nCREATE TABLE t ();\n");
+    }
+}

@@ -1,0 +1,27 @@
+//! Migrations across every tenant: parallel, failure-isolated, resumable (see docs/migrations.md).
+//!
+//! - [`MigrationSource`]: sqlx-cli's file format, in `shared/` (default schema) and `tenant/`.
+//! - [`plan()`]: pure planning from applied versions to steps.
+//! - [`Migrator`]: the fleet executor, returning a [`MigrationReport`] and emitting
+//!   [`MigrationEvent`]s.
+
+mod apply;
+pub mod bookkeeping;
+mod dump;
+mod events;
+mod fleet;
+pub mod lock;
+mod migration;
+mod options;
+mod plan;
+mod report;
+mod source;
+pub mod state;
+
+pub use events::{EventSink, MigrationEvent, MigrationHooks};
+pub use fleet::Migrator;
+pub use migration::{Checksum, Migration, NO_TRANSACTION_MARKERS};
+pub use options::{RunOptions, Selection};
+pub use plan::{plan, Blocked, Direction, Goal, Plan, Step};
+pub use report::{Failure, MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
+pub use source::{MigrationSet, MigrationSource};

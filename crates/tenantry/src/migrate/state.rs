@@ -1,0 +1,127 @@
+//! Reading what every schema has applied, in a bounded number of queries.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use tokio_postgres::Client;
+
+use super::bookkeeping::{self, Applied, PrefixIndex, Summary};
+use super::migration::Checksum;
+use super::source::MigrationSet;
+use crate::error::Error;
+
+/// A schema's migration state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// The schema does not exist.
+    Missing,
+    /// What it has applied (empty when it has no bookkeeping table yet).
+    Applied(Applied),
+}
+
+/// How the states were read: for benchmarks and status output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Schemas resolved from their summary comment alone.
+    pub from_summary: usize,
+    /// Schemas whose table had to be read.
+    pub from_table: usize,
+    /// Queries sent.
+    pub queries: usize,
+}
+
+/// The states of `schemas`: one query for the schemas that exist, one for every bookkeeping
+/// summary, then table reads ([`bookkeeping::READ_ROWS_CHUNK`] tables per query) only for
+/// schemas whose summary is missing or does not match a prefix of `local`.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn read_states(
+    client: &Client,
+    schemas: &[&str],
+    local: &MigrationSet,
+) -> Result<(HashMap<String, SchemaState>, ReadStats), Error> {
+    let mut stats = ReadStats { queries: 2, ..ReadStats::default() };
+    let existing: HashSet<String> = client
+        .query("SELECT nspname::text FROM pg_catalog.pg_namespace", &[])
+        .await
+        .map_err(|err| Error::database("listing schemas", None, err))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let summaries: HashMap<String, Option<String>> = client
+        .query(bookkeeping::FLEET_SUMMARIES_SQL, &[])
+        .await
+        .map_err(|err| Error::database("reading migration summaries", None, err))?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let index = PrefixIndex::new(local.as_slice());
+    let mut states = HashMap::with_capacity(schemas.len());
+    let mut to_read = Vec::new();
+    for schema in schemas {
+        let state = if !existing.contains(*schema) {
+            Some(SchemaState::Missing)
+        } else {
+            match summaries.get(*schema) {
+                None => Some(SchemaState::Applied(Applied::default())),
+                Some(comment) => comment
+                    .as_deref()
+                    .and_then(Summary::parse)
+                    .and_then(|summary| index.resolve(&summary, local.as_slice()))
+                    .map(SchemaState::Applied),
+            }
+        };
+        match state {
+            Some(state) => {
+                stats.from_summary += 1;
+                states.insert((*schema).to_owned(), state);
+            }
+            None => to_read.push(*schema),
+        }
+    }
+    for chunk in to_read.chunks(bookkeeping::READ_ROWS_CHUNK) {
+        stats.queries += 1;
+        stats.from_table += chunk.len();
+        let mut applied: HashMap<&str, Applied> = chunk.iter().map(|s| (*s, Applied::default())).collect();
+        let rows = client
+            .query(&bookkeeping::read_rows_sql(chunk), &[])
+            .await
+            .map_err(|err| Error::database("reading migration tables", None, err))?;
+        for row in rows {
+            let schema: &str = row.get(0);
+            if let Some(set) = applied.get_mut(schema) {
+                set.0.insert(row.get(1), Checksum(row.get(2)));
+            }
+        }
+        states.extend(applied.into_iter().map(|(schema, set)| (schema.to_owned(), SchemaState::Applied(set))));
+    }
+    Ok((states, stats))
+}
+
+/// The exact state of one schema, read from its table (used when retrying).
+///
+/// # Errors
+/// The driver's error.
+pub async fn read_one(client: &Client, schema: &str) -> Result<SchemaState, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", &[&schema])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(SchemaState::Missing);
+    }
+    let has_table: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = 'tenantry_migrations')",
+            &[&schema],
+        )
+        .await?
+        .get(0);
+    if !has_table {
+        return Ok(SchemaState::Applied(Applied::default()));
+    }
+    let rows = client.query(&bookkeeping::read_rows_sql(&[schema]), &[]).await?;
+    let applied: BTreeMap<i64, Checksum> = rows.iter().map(|row| (row.get(1), Checksum(row.get(2)))).collect();
+    Ok(SchemaState::Applied(Applied(applied)))
+}

@@ -1,0 +1,334 @@
+//! Migrations across every tenant on a real PostgreSQL.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{applied_versions, columns, connect, create_tenants, raw_client, workload};
+use tenantry::migrate::{Goal, MigrationEvent, MigrationSource, Migrator, Outcome, RunOptions, Selection, SkipReason};
+use tenantry::{Config, Error, Tenantry};
+use tenantry_test_support::{test_database, TestDatabase};
+
+async fn setup(db: &TestDatabase, dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> (Tenantry, Migrator) {
+    let dir = dir.to_owned();
+    let tenantry = connect(db, |config| {
+        config.migrations.directory = dir;
+        config.migrations.dump = false;
+        config.migrations.lock_timeout_ms = 2000;
+        config.migrations.retry_backoff_ms = 20;
+        edit(config);
+    })
+    .await;
+    let migrator = Migrator::load(&tenantry).expect("loads migrations");
+    (tenantry, migrator)
+}
+
+fn target(version: i64) -> RunOptions {
+    RunOptions::goal(Goal::Target(version))
+}
+
+#[tokio::test]
+async fn migrates_every_tenant_then_leaves_them_untouched() {
+    let db = test_database("migrate_all").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 12).await;
+    let raw = raw_client(&db.url()).await;
+
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.tenant_counts(), (12, 0, 0));
+    for result in &report.tenants {
+        assert!(
+            matches!(&result.outcome, Outcome::Succeeded { applied, .. } if *applied == (1..=10).collect::<Vec<_>>())
+        );
+    }
+    assert!(matches!(report.template.as_ref().map(|r| &r.outcome), Some(Outcome::Succeeded { .. })));
+    for tenant in &tenants {
+        assert_eq!(applied_versions(&raw, tenant.schema()).await, (1..=10).collect::<Vec<_>>());
+    }
+    assert_eq!(applied_versions(&raw, "tenantry_template").await, (1..=10).collect::<Vec<_>>());
+    assert!(columns(&raw, tenants[0].schema(), "sales_order").await.contains(&"currency".to_owned()));
+    let template_listed = tenantry.list().await.expect("lists").iter().any(|t| t.schema() == "tenantry_template");
+    assert!(!template_listed, "the template is never a tenant");
+
+    // Up to date: nothing is touched, no bookkeeping row changes.
+    let before: i64 = raw
+        .query_one("SELECT max(xmin::text::bigint) FROM \"t-000\".tenantry_migrations", &[])
+        .await
+        .expect("xmin")
+        .get(0);
+    let again = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(again.is_success());
+    assert!(again.tenants.iter().all(|r| r.outcome == Outcome::Skipped { reason: SkipReason::UpToDate }), "{again}");
+    let after: i64 = raw
+        .query_one("SELECT max(xmin::text::bigint) FROM \"t-000\".tenantry_migrations", &[])
+        .await
+        .expect("xmin")
+        .get(0);
+    assert_eq!(before, after);
+    assert!(again.to_string().contains("Up to date: 12/12"), "{again}");
+}
+
+#[tokio::test]
+async fn one_failing_tenant_never_stops_the_others() {
+    let db = test_database("migrate_isolated_failure").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |config| config.migrations.jobs = 4).await;
+    let tenants = create_tenants(&tenantry, "t", 200).await;
+    let report = migrator.run(&target(8)).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+
+    // One tenant gets an object that makes migration 9 fail.
+    let raw = raw_client(&db.url()).await;
+    let victim = &tenants[117];
+    raw.batch_execute(&format!("ALTER TABLE \"{}\".customer ADD COLUMN loyalty_points text", victim.schema()))
+        .await
+        .expect("conflict");
+    let columns_before = columns(&raw, victim.schema(), "customer").await;
+
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(!report.is_success());
+    assert_eq!(report.tenant_counts(), (199, 1, 0), "{report}");
+    let (subject, failure) = report.failures().next().expect("one failure");
+    assert_eq!(subject.tenant(), Some(victim));
+    assert_eq!(failure.version, Some(9));
+    assert_eq!(failure.sqlstate.as_deref(), Some("42701"), "duplicate_column: {failure}");
+    assert!(failure.applied_before_failure.is_empty());
+    assert!(report.to_string().contains("Succeeded: 199/200"), "{report}");
+    assert!(report.to_string().contains("t-117: version 9: [42701]"), "{report}");
+
+    // Exactly at version 8: bookkeeping and schema.
+    assert_eq!(applied_versions(&raw, victim.schema()).await, (1..=8).collect::<Vec<_>>());
+    assert_eq!(columns(&raw, victim.schema(), "customer").await, columns_before);
+    assert!(!columns(&raw, victim.schema(), "sales_order").await.contains(&"currency".to_owned()), "10 not applied");
+    assert_eq!(applied_versions(&raw, tenants[0].schema()).await, (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn concurrent_runs_never_interleave() {
+    let db = test_database("migrate_concurrent").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 40).await;
+    let waited = Arc::new(Mutex::new(false));
+    let flag = waited.clone();
+    let second = migrator.clone().on_event(move |event| {
+        if matches!(event, MigrationEvent::WaitingForRunLock) {
+            *flag.lock().expect("not poisoned") = true;
+        }
+    });
+    let options = RunOptions::default();
+    let (first, second_report) = tokio::join!(migrator.run(&options), async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        second.run(&options).await
+    });
+    let (first, second_report) = (first.expect("first runs"), second_report.expect("second runs"));
+    assert!(first.is_success() && second_report.is_success(), "{first}\n{second_report}");
+    assert!(*waited.lock().expect("not poisoned"), "the second run must report that it waited");
+    let applied_twice = second_report
+        .tenants
+        .iter()
+        .any(|r| matches!(&r.outcome, Outcome::Succeeded { applied, .. } if !applied.is_empty()));
+    assert!(!applied_twice, "the second run found everything done: {second_report}");
+    let raw = raw_client(&db.url()).await;
+    for tenant in &tenants {
+        assert_eq!(applied_versions(&raw, tenant.schema()).await, (1..=10).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn no_wait_refuses_while_another_run_holds_the_lock() {
+    let db = test_database("migrate_no_wait").await;
+    let dir = workload(2);
+    let (_tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let holder = raw_client(&db.url()).await;
+    holder.batch_execute(tenantry::migrate::lock::RUN_LOCK_SQL).await.expect("holds the run lock");
+    let options = RunOptions { no_wait: true, ..RunOptions::default() };
+    let err = migrator.run(&options).await.expect_err("locked");
+    assert!(matches!(err, Error::MigrationRunLocked), "{err:?}");
+    assert!(err.to_string().contains("another migration run"), "{err}");
+}
+
+#[tokio::test]
+async fn an_edited_migration_blocks_its_tenants_until_accepted() {
+    let db = test_database("migrate_checksum").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 3).await;
+    migrator.run(&target(8)).await.expect("runs");
+
+    let file = dir.path().join("tenant/0003_orders.up.sql");
+    let mut text = std::fs::read_to_string(&file).expect("reads");
+    text.push_str("\n-- edited after it was applied\n");
+    std::fs::write(&file, text).expect("writes");
+    let migrator = Migrator::new(&tenantry, MigrationSource::load(dir.path()).expect("loads"));
+
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert_eq!(report.tenant_counts(), (0, 3, 0), "{report}");
+    let (_, failure) = report.failures().next().expect("blocked");
+    assert_eq!(failure.version, Some(3));
+    assert!(failure.message.contains("changed on disk"), "{failure}");
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, tenants[0].schema()).await, (1..=8).collect::<Vec<_>>(), "nothing applied");
+
+    let accept = RunOptions { accept_changed_checksums: true, ..RunOptions::default() };
+    let report = migrator.run(&accept).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let again = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(again.is_success(), "the accepted checksum is now the recorded one: {again}");
+    assert_eq!(applied_versions(&raw, tenants[2].schema()).await, (1..=10).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn rollback_target_redo_up_and_down() {
+    let db = test_database("migrate_rollback").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 5).await;
+    let raw = raw_client(&db.url()).await;
+    let schema = tenants[4].schema();
+    migrator.run(&RunOptions::default()).await.expect("runs");
+
+    let report = migrator.run(&RunOptions::goal(Goal::Rollback(2))).await.expect("rolls back");
+    assert!(report.is_success(), "{report}");
+    assert!(matches!(&report.tenants[0].outcome, Outcome::Succeeded { reverted, .. } if *reverted == [10, 9]));
+    assert_eq!(applied_versions(&raw, schema).await, (1..=8).collect::<Vec<_>>());
+    assert!(!columns(&raw, schema, "customer").await.contains(&"phone".to_owned()));
+    assert_eq!(applied_versions(&raw, "tenantry_template").await, (1..=8).collect::<Vec<_>>(), "the template follows");
+
+    migrator.run(&target(10)).await.expect("up again");
+    assert_eq!(applied_versions(&raw, schema).await, (1..=10).collect::<Vec<_>>());
+    migrator.run(&RunOptions::goal(Goal::Redo)).await.expect("redo");
+    assert_eq!(applied_versions(&raw, schema).await, (1..=10).collect::<Vec<_>>());
+
+    let only_one =
+        RunOptions { selection: Selection::Tenants(vec![tenants[1].clone()]), ..RunOptions::goal(Goal::Revert(10)) };
+    let report = migrator.run(&only_one).await.expect("down 10");
+    assert_eq!(report.tenants.len(), 1);
+    assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=9).collect::<Vec<_>>());
+    assert_eq!(applied_versions(&raw, tenants[0].schema()).await, (1..=10).collect::<Vec<_>>(), "others untouched");
+    migrator
+        .run(&RunOptions {
+            selection: Selection::Tenants(vec![tenants[1].clone()]),
+            ..RunOptions::goal(Goal::Apply(10))
+        })
+        .await
+        .expect("up 10");
+    assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=10).collect::<Vec<_>>());
+
+    let ghost = tenantry.tenant("ghost").expect("valid");
+    let err = migrator
+        .run(&RunOptions { selection: Selection::Tenants(vec![ghost]), ..RunOptions::default() })
+        .await
+        .expect_err("unknown tenant");
+    assert!(matches!(err, Error::TenantNotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn per_migration_transactions_report_what_committed_before_a_failure() {
+    let db = test_database("migrate_per_migration").await;
+    let dir = workload(10);
+    let (tenantry, migrator) =
+        setup(&db, dir.path(), |config| config.migrations.transaction_per_migration = true).await;
+    let tenants = create_tenants(&tenantry, "t", 2).await;
+    migrator.run(&target(8)).await.expect("runs");
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("ALTER TABLE \"{}\".sales_order ADD COLUMN notes int", tenants[0].schema()))
+        .await
+        .expect("conflict");
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    let (_, failure) = report.failures().next().expect("fails");
+    assert_eq!(failure.version, Some(10));
+    assert_eq!(failure.applied_before_failure, [9]);
+    assert_eq!(applied_versions(&raw, tenants[0].schema()).await, (1..=9).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn no_transaction_migrations_run_outside_a_transaction() {
+    let db = test_database("migrate_no_transaction").await;
+    let dir = workload(3);
+    std::fs::write(
+        dir.path().join("tenant/0004_concurrent_index.up.sql"),
+        "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customer_created_idx ON customer (created_at)",
+    )
+    .expect("writes");
+    std::fs::write(
+        dir.path().join("tenant/0004_concurrent_index.down.sql"),
+        "-- tenantry:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS customer_created_idx",
+    )
+    .expect("writes");
+    std::fs::write(dir.path().join("tenant/0005_after.up.sql"), "CREATE TABLE after_index (id int)").expect("writes");
+    std::fs::write(dir.path().join("tenant/0005_after.down.sql"), "DROP TABLE after_index").expect("writes");
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 3).await;
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, tenants[2].schema()).await, [1, 2, 3, 4, 5]);
+    let valid: bool = raw
+        .query_one(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = (quote_ident($1) || '.customer_created_idx')::regclass",
+            &[&tenants[2].schema()],
+        )
+        .await
+        .expect("index exists")
+        .get(0);
+    assert!(valid);
+    let report = migrator.run(&RunOptions::goal(Goal::Target(3))).await.expect("runs down");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(applied_versions(&raw, tenants[2].schema()).await, [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn the_dump_is_written_after_success_and_skipped_after_a_failure() {
+    let db = test_database("migrate_dump").await;
+    let dir = workload(10);
+    let dump_path = dir.path().join("db/schema.sql");
+    let path = dump_path.clone();
+    let (tenantry, migrator) = setup(&db, dir.path(), move |config| {
+        config.migrations.dump = true;
+        config.migrations.dump_path = path;
+    })
+    .await;
+    let tenants = create_tenants(&tenantry, "t", 2).await;
+    let report = migrator.run(&target(9)).await.expect("runs");
+    assert!(!dump_path.exists(), "only plain migrate runs dump");
+    assert!(report.is_success());
+
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("ALTER TABLE \"{}\".sales_order ADD COLUMN notes int", tenants[1].schema()))
+        .await
+        .expect("conflict");
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(!report.is_success());
+    assert!(!dump_path.exists(), "no dump after a failed tenant");
+
+    raw.batch_execute(&format!("ALTER TABLE \"{}\".sales_order DROP COLUMN notes", tenants[1].schema()))
+        .await
+        .expect("fix");
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let dump = std::fs::read_to_string(&dump_path).expect("dump written");
+    assert!(dump.contains("CREATE TABLE tenantry_template.sales_order"), "the template's structure");
+    assert!(!dump.contains("\"t-000\""), "never a tenant's");
+    assert!(!dump.contains("\\restrict"), "stable output");
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing() {
+    let db = test_database("migrate_dry_run").await;
+    let dir = workload(4);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 2).await;
+    let report = migrator.run(&RunOptions { dry_run: true, ..RunOptions::default() }).await.expect("plans");
+    assert!(report.tenants.iter().all(|r| r.outcome == Outcome::Skipped { reason: SkipReason::DryRun }));
+    assert_eq!(report.tenants[0].planned, [(1, true), (2, true), (3, true), (4, true)]);
+    let raw = raw_client(&db.url()).await;
+    let has_table: bool = raw
+        .query_one("SELECT to_regclass(quote_ident($1) || '.tenantry_migrations') IS NOT NULL", &[&tenants[0].schema()])
+        .await
+        .expect("query")
+        .get(0);
+    assert!(!has_table);
+}
