@@ -177,10 +177,24 @@ impl Migrator {
 
         let committed_something = report.results().any(|r| matches!(&r.outcome, Outcome::Succeeded { .. }))
             || report.failures().any(|(_, f)| !f.applied_before_failure.is_empty());
+        if coordinator.is_closed() {
+            // The server restarted or the network dropped during the run: the run lock went
+            // with the connection. Per-schema locks and state checks kept every schema correct.
+            report
+                .warnings
+                .push("the coordinator's connection was lost during the run, releasing the run lock early".to_owned());
+        }
         if committed_something && !config.migrations.durable_commits {
             // Every tenant committed without waiting for the disk; one synchronous commit now
             // flushes all WAL written before it, so nothing reported as done can be lost.
-            coordinator
+            let fresh;
+            let flusher = if coordinator.is_closed() {
+                fresh = self.connect().await?;
+                &fresh
+            } else {
+                coordinator
+            };
+            flusher
                 .batch_execute("SET synchronous_commit = on; BEGIN; SELECT pg_current_xact_id(); COMMIT")
                 .await
                 .map_err(|err| Error::database("flushing the migrations to disk", None, err))?;
