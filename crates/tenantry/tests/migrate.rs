@@ -332,3 +332,69 @@ async fn dry_run_changes_nothing() {
         .get(0);
     assert!(!has_table);
 }
+
+#[tokio::test]
+async fn status_names_pending_migrations_drift_and_missing_schemas() {
+    let db = test_database("migrate_status").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 6).await;
+    migrator.run(&RunOptions::default()).await.expect("runs");
+    let behind =
+        RunOptions { selection: Selection::Tenants(vec![tenants[1].clone(), tenants[2].clone()]), ..target(8) };
+    migrator.run(&behind).await.expect("rolls two back");
+
+    let status = migrator.status(&Selection::All, false).await.expect("status");
+    assert_eq!(status.tenants.len(), 6);
+    assert_eq!(status.current_tenants(), 4, "{status}");
+    assert_eq!(status.pending_migrations().into_iter().collect::<Vec<_>>(), [9, 10]);
+    let tenantry::migrate::SchemaStatus::Present { pending, .. } = &status.tenants[1].status else { panic!("present") };
+    assert_eq!(pending[0].description, "customer product columns");
+    let text = status.to_string();
+    assert!(text.ends_with("4/6 tenants current, 2 migrations pending"), "{text}");
+    assert!(text.contains("t-001: at 8; pending: 9 customer product columns, 10 order columns and index"), "{text}");
+    assert_eq!(
+        (status.read.from_summary, status.read.from_table),
+        (8, 0),
+        "template + 6 tenants + shared from summaries"
+    );
+
+    // A bookkeeping row edited by hand bypasses the summary: only a verifying status sees it.
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!(
+        "UPDATE \"{}\".tenantry_migrations SET checksum = '\\x00' WHERE version = 2",
+        tenants[3].schema()
+    ))
+    .await
+    .expect("hand edit");
+    let verified = migrator.status(&Selection::All, true).await.expect("status");
+    let tenantry::migrate::SchemaStatus::Present { checksum_mismatch, .. } = &verified.tenants[3].status else {
+        panic!("present")
+    };
+    assert_eq!(checksum_mismatch, &[2]);
+    assert_eq!(verified.current_tenants(), 3);
+
+    // A migration file edited after it was applied is drift every status sees.
+    let file = dir.path().join("tenant/0005_payments.up.sql");
+    let text = std::fs::read_to_string(&file).expect("reads") + "\n-- edited\n";
+    std::fs::write(&file, text).expect("writes");
+    let status = Migrator::load(&tenantry).expect("loads").status(&Selection::All, false).await.expect("status");
+    assert_eq!(status.current_tenants(), 0, "{status}");
+    assert!(status.to_string().contains("changed on disk: [5]"), "{status}");
+    assert!(status.read.from_table >= 6, "summaries no longer match the files, so tables are read");
+
+    // A tenant listed by the source whose schema is gone.
+    raw.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", tenants[5].schema())).await.expect("drop");
+    let listed = Tenantry::builder({
+        let mut config = tenantry.config().clone();
+        config.migrations.directory = dir.path().to_owned();
+        config
+    })
+    .tenant_source(tenantry::TenantSource::custom(|| async { Ok(vec!["t-004".to_owned(), "t-005".to_owned()]) }))
+    .connect()
+    .await
+    .expect("connects");
+    let status = Migrator::load(&listed).expect("loads").status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.tenants[1].status, tenantry::migrate::SchemaStatus::Missing);
+    assert!(status.to_string().contains("1 schemas missing"), "{status}");
+}

@@ -18,6 +18,7 @@ use super::plan::{plan, Goal, Plan};
 use super::report::{Failure, MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::{MigrationSet, MigrationSource};
 use super::state::{self, SchemaState};
+use super::status::{SchemaStatus, SchemaStatusEntry, StatusReport};
 use crate::error::{describe_pg, mask_password, Error};
 use crate::name::TenantName;
 use crate::sql::{quote_ident, quote_ident_list};
@@ -108,6 +109,54 @@ impl Migrator {
         let mut report = result?;
         report.duration = started.elapsed();
         self.hooks.after_run(&report).await;
+        Ok(report)
+    }
+
+    /// Where every selected schema stands: applied and pending migrations (named), checksum
+    /// drift, missing schemas. One state read for the whole fleet (see
+    /// [`state::read_states`]); takes no lock and changes nothing. With `verify`, every
+    /// bookkeeping table is read instead of trusting the summaries (slower; catches rows
+    /// edited by hand).
+    ///
+    /// # Errors
+    /// [`Error::Connect`], [`Error::TenantNotFound`] for a selected tenant that does not exist,
+    /// [`Error::Database`].
+    pub async fn status(&self, selection: &Selection, verify: bool) -> Result<StatusReport, Error> {
+        let config = self.tenantry.config();
+        let client = self.connect().await?;
+        let mut report = StatusReport::default();
+        if matches!(selection, Selection::All | Selection::SharedOnly) {
+            let schema = config.default_schema.as_str();
+            let (states, stats) = state::read_states(&client, &[schema], &self.source.shared, verify).await?;
+            report.read = stats;
+            report.shared = states.get(schema).map(|s| SchemaStatusEntry {
+                subject: Subject::Shared { schema: schema.to_owned() },
+                status: SchemaStatus::of(s, &self.source.shared),
+            });
+        }
+        if matches!(selection, Selection::SharedOnly) {
+            return Ok(report);
+        }
+        let tenants = self.selected_tenants(selection).await?;
+        let template = config.migrations.template.then_some(config.migrations.template_schema.as_str());
+        let schemas: Vec<&str> = template.into_iter().chain(tenants.iter().map(TenantName::schema)).collect();
+        let (states, stats) = state::read_states(&client, &schemas, &self.source.tenant, verify).await?;
+        report.read.from_summary += stats.from_summary;
+        report.read.from_table += stats.from_table;
+        report.read.queries += stats.queries;
+        let status_of = |schema: &str| {
+            states.get(schema).map_or(SchemaStatus::Missing, |s| SchemaStatus::of(s, &self.source.tenant))
+        };
+        if matches!(selection, Selection::All | Selection::TenantsOnly) {
+            report.template = template.map(|schema| SchemaStatusEntry {
+                subject: Subject::Template { schema: schema.to_owned() },
+                status: status_of(schema),
+            });
+        }
+        report.tenants = tenants
+            .into_iter()
+            .map(|tenant| SchemaStatusEntry { status: status_of(tenant.schema()), subject: Subject::Tenant(tenant) })
+            .collect();
         Ok(report)
     }
 
@@ -226,7 +275,7 @@ impl Migrator {
         workers: usize,
     ) -> Result<Vec<SchemaResult>, Error> {
         let schemas: Vec<&str> = subjects.iter().map(|(s, _)| s.schema()).collect();
-        let (states, _) = state::read_states(coordinator, &schemas, set).await?;
+        let (states, _) = state::read_states(coordinator, &schemas, set, false).await?;
         let mut results: Vec<Option<SchemaResult>> = vec![None; subjects.len()];
         let mut queue = VecDeque::new();
         let (mut up_to_date, mut blocked) = (0, 0);

@@ -17,6 +17,7 @@ mod plan;
 mod report;
 mod source;
 pub mod state;
+mod status;
 
 pub use events::{EventSink, MigrationEvent, MigrationHooks};
 pub use fleet::Migrator;
@@ -25,3 +26,4 @@ pub use options::{RunOptions, Selection};
 pub use plan::{plan, Blocked, Direction, Goal, Plan, Step};
 pub use report::{Failure, MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 pub use source::{MigrationSet, MigrationSource};
+pub use status::{PendingMigration, SchemaStatus, SchemaStatusEntry, StatusReport};

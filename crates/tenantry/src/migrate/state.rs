@@ -31,7 +31,8 @@ pub struct ReadStats {
 
 /// The states of `schemas`: one query for the schemas that exist, one for every bookkeeping
 /// summary, then table reads ([`bookkeeping::READ_ROWS_CHUNK`] tables per query) only for
-/// schemas whose summary is missing or does not match a prefix of `local`.
+/// schemas whose summary is missing or does not match a prefix of `local`, or for every
+/// schema with `verify` (to catch bookkeeping rows edited by hand, which bypass the summary).
 ///
 /// # Errors
 /// [`Error::Database`].
@@ -39,6 +40,7 @@ pub async fn read_states(
     client: &Client,
     schemas: &[&str],
     local: &MigrationSet,
+    verify: bool,
 ) -> Result<(HashMap<String, SchemaState>, ReadStats), Error> {
     let mut stats = ReadStats { queries: 2, ..ReadStats::default() };
     let existing: HashSet<String> = client
@@ -64,6 +66,7 @@ pub async fn read_states(
         } else {
             match summaries.get(*schema) {
                 None => Some(SchemaState::Applied(Applied::default())),
+                Some(_) if verify => None,
                 Some(comment) => comment
                     .as_deref()
                     .and_then(Summary::parse)
