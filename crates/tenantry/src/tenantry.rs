@@ -18,7 +18,7 @@ use crate::schema::{self, statements, RegistryTable, TenantSource};
 /// Code that runs when a tenant is created, inside the creating transaction, with the new
 /// tenant's search path: a failure rolls the whole creation back. Migrations and seeds hook in
 /// here.
-pub trait CreateHook: Send + Sync + 'static {
+pub trait CreateHook: Send + Sync {
     /// Prepares the new tenant's schema.
     fn after_create<'a>(
         &'a self,
@@ -64,7 +64,7 @@ impl TenantryBuilder {
 
     /// Runs `hook` in every new tenant, inside the creating transaction.
     #[must_use]
-    pub fn on_create(mut self, hook: impl CreateHook) -> Self {
+    pub fn on_create(mut self, hook: impl CreateHook + 'static) -> Self {
         self.hooks.push(Arc::new(hook));
         self
     }
@@ -189,15 +189,28 @@ impl Tenantry {
     /// # Errors
     /// [`Error::TenantExists`], or the error of a hook (nothing is left behind).
     pub async fn create(&self, tenant: &TenantName) -> Result<(), Error> {
+        self.create_with(tenant, None).await
+    }
+
+    /// Creates the tenant like [`create`](Self::create), running `hook` first (before the
+    /// builder's hooks) in the same transaction. The migrator creates tenants this way.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub async fn create_with(&self, tenant: &TenantName, hook: Option<&dyn CreateHook>) -> Result<(), Error> {
         let mut transaction = self.transaction_in(None).await?;
         schema::create_schema(transaction.client(), tenant, self.inner.registry.as_ref()).await?;
-        if !self.inner.hooks.is_empty() {
-            transaction.set_local_path(self.search_path(Some(tenant))).await?;
-            for hook in &self.inner.hooks {
-                hook.after_create(tenant, &mut transaction)
-                    .await
-                    .map_err(|source| Error::Callback { action: "running a create hook", source })?;
+        let hooks = hook.into_iter().chain(self.inner.hooks.iter().map(|h| &**h as &dyn CreateHook));
+        let mut path_set = false;
+        for hook in hooks {
+            if !path_set {
+                transaction.set_local_path(self.search_path(Some(tenant))).await?;
+                path_set = true;
             }
+            hook.after_create(tenant, &mut transaction).await.map_err(|source| match source.downcast::<Error>() {
+                Ok(error) => *error,
+                Err(source) => Error::Callback { action: "running a create hook", source },
+            })?;
         }
         transaction.commit().await?;
         self.inner.cache.insert(tenant.clone());

@@ -398,3 +398,34 @@ async fn status_names_pending_migrations_drift_and_missing_schemas() {
     assert_eq!(status.tenants[1].status, tenantry::migrate::SchemaStatus::Missing);
     assert!(status.to_string().contains("1 schemas missing"), "{status}");
 }
+
+#[tokio::test]
+async fn create_brings_a_new_tenant_to_the_latest_version_with_its_seed() {
+    let db = test_database("migrate_create").await;
+    let dir = workload(10);
+    let seed = dir.path().join("seed.sql");
+    std::fs::write(&seed, "INSERT INTO customer (name, email, created_at, is_active, phone, loyalty_points) VALUES ('first', 'a@b.c', now(), true, '', 0)").expect("seed");
+    let seed_path = seed.clone();
+    let (tenantry, migrator) =
+        setup(&db, dir.path(), move |config| config.migrations.seed_file = Some(seed_path)).await;
+    let acme = tenantry.tenant("acme").expect("valid");
+    let report = migrator.create(&acme, true).await.expect("creates");
+    assert_eq!(report.versions, (1..=10).collect::<Vec<_>>());
+    assert!(report.seeded);
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, "acme").await, (1..=10).collect::<Vec<_>>());
+    let customers: i64 = raw.query_one("SELECT count(*) FROM acme.customer", &[]).await.expect("counts").get(0);
+    assert_eq!(customers, 1);
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert!(status.tenants[0].status.is_current(), "the summary is written at creation: {status}");
+    assert_eq!(status.read.from_table, 0);
+
+    // A seed that fails leaves no schema behind.
+    std::fs::write(&seed, "INSERT INTO no_such_table VALUES (1)").expect("seed");
+    let broken = tenantry.tenant("broken").expect("valid");
+    let err = migrator.create(&broken, true).await.expect_err("seed fails");
+    assert!(err.to_string().contains("seed file") && err.to_string().contains("42P01"), "{err}");
+    assert!(!tenantry.exists(&broken).await.expect("exists"));
+    // Without the seed it works.
+    migrator.create(&broken, false).await.expect("creates without seed");
+}

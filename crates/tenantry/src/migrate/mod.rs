@@ -7,6 +7,7 @@
 
 mod apply;
 pub mod bookkeeping;
+mod create;
 mod dump;
 mod events;
 mod fleet;
@@ -19,6 +20,7 @@ mod source;
 pub mod state;
 mod status;
 
+pub use create::{CreateMethod, CreateReport};
 pub use events::{EventSink, MigrationEvent, MigrationHooks};
 pub use fleet::Migrator;
 pub use migration::{Checksum, Migration, NO_TRANSACTION_MARKERS};

@@ -1,0 +1,244 @@
+//! Migrations across a fleet, beside the same SQL through plain `psql` in the same run.
+//!
+//! ```text
+//! cargo bench -p tenantry --bench migrate
+//! TENANTRY_BENCH_SIZES=100,1000 TENANTRY_BENCH_FLEET=10000 cargo bench -p tenantry --bench migrate
+//! ```
+//!
+//! The workload is tests/fixtures/workload (10 migrations Django emits). For each size N, two
+//! databases hold N tenants each, one driven by tenantry (default settings: 4 jobs, a tenant's
+//! migrations in one transaction), one by a single `psql` session running one transaction per
+//! migration file with its bookkeeping row: the practical floor. No-op and status run as a
+//! separate process (this binary re-executed), so process start and connecting are included.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tenantry::migrate::{Goal, MigrationSource, Migrator, RunOptions, Selection};
+use tenantry::{sql::quote_ident, Config, Tenantry};
+use tenantry_test_support::Cluster;
+
+const CHILD: &str = "TENANTRY_TEST_BENCH_CHILD";
+const CHILD_URL: &str = "TENANTRY_TEST_BENCH_URL";
+
+fn workload_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn files() -> Vec<(i64, String, String, String)> {
+    let dir = workload_dir().join("workload");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("workload")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".up.sql"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|up| {
+            let version: i64 = up[..4].parse().expect("version");
+            let description = up[5..up.len() - 7].replace('_', " ");
+            let down = up.replace(".up.sql", ".down.sql");
+            (
+                version,
+                description,
+                std::fs::read_to_string(dir.join(up)).expect("up"),
+                std::fs::read_to_string(dir.join(down)).expect("down"),
+            )
+        })
+        .collect()
+}
+
+/// Sets up tenantry's migrations directory layout (tenant/ = the workload) in a temp dir.
+fn migrations_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = dir.path().join("tenant");
+    std::fs::create_dir_all(&tenant).expect("mkdir");
+    for entry in std::fs::read_dir(workload_dir().join("workload")).expect("workload").filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().ends_with(".sql") {
+            std::fs::copy(entry.path(), tenant.join(entry.file_name())).expect("copy");
+        }
+    }
+    dir
+}
+
+fn config(url: &str, dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.database_url = Some(url.to_owned());
+    config.migrations.directory = dir.to_owned();
+    config.migrations.dump = false;
+    config.migrations.template = false;
+    config
+}
+
+fn psql(url: &str, script: &str) -> Duration {
+    let path = std::env::temp_dir().join(format!("tenantry-bench-{}.sql", std::process::id()));
+    std::fs::write(&path, script).expect("script");
+    let started = Instant::now();
+    let output = Command::new(Cluster::shared().bin_dir().join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .output()
+        .expect("psql runs");
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
+    let _ = std::fs::remove_file(path);
+    elapsed
+}
+
+/// One session, one transaction per migration file, bookkeeping row included.
+fn psql_script(tenants: &[String], steps: &[(i64, bool)], create: bool) -> String {
+    let files = files();
+    let mut script = String::new();
+    for schema in tenants {
+        let q = quote_ident(schema);
+        if create {
+            script.push_str(&format!(
+                "CREATE SCHEMA {q}; CREATE TABLE {q}.tenantry_migrations (version bigint PRIMARY KEY, description text NOT NULL, \
+                 checksum bytea NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration_ms bigint NOT NULL DEFAULT 0);\n"
+            ));
+        }
+        for (version, up) in steps {
+            let (_, description, up_sql, down_sql) = files.iter().find(|f| f.0 == *version).expect("file");
+            let (sql, record) = if *up {
+                (up_sql, format!("INSERT INTO {q}.tenantry_migrations (version, description, checksum) VALUES ({version}, '{description}', '\\x00')"))
+            } else {
+                (down_sql, format!("DELETE FROM {q}.tenantry_migrations WHERE version = {version}"))
+            };
+            script.push_str(&format!("BEGIN;\nSET LOCAL search_path TO {q};\n{sql}\n;\n{record};\nCOMMIT;\n"));
+        }
+    }
+    script
+}
+
+async fn fresh_database(label: &str) -> tenantry_test_support::TestDatabase {
+    Cluster::shared().database(label).await
+}
+
+fn child(kind: &str, url: &str, dir: &Path) -> Duration {
+    let started = Instant::now();
+    let status = Command::new(std::env::current_exe().expect("bench binary"))
+        .env(CHILD, kind)
+        .env(CHILD_URL, url)
+        .env("TENANTRY_TEST_BENCH_DIR", dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("child runs");
+    assert!(status.success(), "child {kind} failed");
+    started.elapsed()
+}
+
+async fn run_child(kind: &str) {
+    let url = std::env::var(CHILD_URL).expect("url");
+    let dir = PathBuf::from(std::env::var("TENANTRY_TEST_BENCH_DIR").expect("dir"));
+    let tenantry = Tenantry::connect(config(&url, &dir)).await.expect("connects");
+    let migrator = Migrator::load(&tenantry).expect("loads");
+    match kind {
+        "noop" => {
+            let report = migrator.run(&RunOptions::default()).await.expect("runs");
+            assert!(report.is_success() && report.tenant_counts().0 == 0, "{report}");
+        }
+        _ => {
+            let status = migrator.status(&Selection::All, false).await.expect("status");
+            assert!(status.is_current(), "{status}");
+        }
+    }
+}
+
+fn rate(n: usize, elapsed: Duration) -> String {
+    format!("{:.2} s ({:.0} tenants/s)", elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64())
+}
+
+fn row(step: &str, n: usize, tenantry: Duration, psql: Option<Duration>) {
+    let psql_text = psql.map_or("—".to_owned(), |p| rate(n, p));
+    let ratio = psql.map_or("—".to_owned(), |p| format!("{:.2}×", p.as_secs_f64() / tenantry.as_secs_f64()));
+    println!("| {step} | {n} | {} | {psql_text} | {ratio} |", rate(n, tenantry));
+}
+
+#[tokio::main]
+async fn main() {
+    if let Ok(kind) = std::env::var(CHILD) {
+        run_child(&kind).await;
+        return;
+    }
+    let sizes: Vec<usize> = std::env::var("TENANTRY_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1000".to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let fleet: usize = std::env::var("TENANTRY_BENCH_FLEET").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let dir = migrations_dir();
+    println!("| step | tenants | tenantry | psql, one session | speed-up vs psql |");
+    println!("|---|---|---|---|---|");
+    for n in sizes {
+        measure(n, dir.path()).await;
+    }
+    if fleet > 0 {
+        measure_fleet(fleet, dir.path()).await;
+    }
+}
+
+async fn measure(n: usize, dir: &Path) {
+    let names: Vec<String> = (0..n).map(|i| format!("t{i:05}")).collect();
+    let up_all: Vec<(i64, bool)> = (1..=10).map(|v| (v, true)).collect();
+
+    // Create N tenants at version 10.
+    let psql_db = fresh_database(&format!("bench_psql_{n}")).await;
+    let psql_create = psql(&psql_db.url(), &psql_script(&names, &up_all, true));
+    let db = fresh_database(&format!("bench_tenantry_{n}")).await;
+    let tenantry = Tenantry::connect(config(&db.url(), dir)).await.expect("connects");
+    let migrator = Migrator::new(&tenantry, MigrationSource::load(dir).expect("loads"));
+    let started = Instant::now();
+    for name in &names {
+        tenantry.create(&tenantry.tenant(name).expect("valid")).await.expect("creates");
+    }
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    row("create at version 10 (migrations)", n, started.elapsed(), Some(psql_create));
+
+    // Roll back 10 → 8.
+    let psql_down = psql(&psql_db.url(), &psql_script(&names, &[(10, false), (9, false)], false));
+    let started = Instant::now();
+    let report = migrator.run(&RunOptions::goal(Goal::Target(8))).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    row("rollback 10 → 8", n, started.elapsed(), Some(psql_down));
+
+    // Upgrade 8 → 10.
+    let psql_up = psql(&psql_db.url(), &psql_script(&names, &[(9, true), (10, true)], false));
+    let started = Instant::now();
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    row("upgrade 8 → 10", n, started.elapsed(), Some(psql_up));
+
+    // No-op and status, as processes; psql baseline: read every tenant's bookkeeping in one session.
+    let check: String =
+        names.iter().map(|s| format!("SELECT max(version) FROM {}.tenantry_migrations;\n", quote_ident(s))).collect();
+    let psql_check = psql(&psql_db.url(), &check);
+    row("no-op migrate (process)", n, child("noop", &db.url(), dir), Some(psql_check));
+    row("status (process)", n, child("status", &db.url(), dir), Some(psql_check));
+    tenantry.close();
+}
+
+async fn measure_fleet(n: usize, dir: &Path) {
+    let db = fresh_database(&format!("bench_fleet_{n}")).await;
+    let names: Vec<String> = (0..n).map(|i| format!("f{i:05}")).collect();
+    let started = Instant::now();
+    let tenantry = Tenantry::connect(config(&db.url(), dir)).await.expect("connects");
+    for chunk in names.chunks(500) {
+        let script: String = chunk.iter().map(|s| format!("CREATE SCHEMA {};\n", quote_ident(s))).collect();
+        psql(&db.url(), &script);
+    }
+    let migrator = Migrator::new(&tenantry, MigrationSource::load(dir).expect("loads"));
+    let options = RunOptions { jobs: Some(4), ..RunOptions::default() };
+    let report = migrator.run(&options).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    eprintln!("fleet of {n} created and migrated in {:.0?}", started.elapsed());
+    let check: String =
+        names.iter().map(|s| format!("SELECT max(version) FROM {}.tenantry_migrations;\n", quote_ident(s))).collect();
+    let psql_check = psql(&db.url(), &check);
+    row("no-op migrate (process)", n, child("noop", &db.url(), dir), Some(psql_check));
+    row("status (process)", n, child("status", &db.url(), dir), Some(psql_check));
+}

@@ -1,0 +1,104 @@
+//! Creating a tenant at the latest version: its migrations (and seed) in the creating
+//! transaction, so a failure leaves no schema behind.
+
+use futures_util::future::{join_all, BoxFuture};
+
+use super::bookkeeping::{self, Applied};
+use super::lock;
+use super::source::MigrationSet;
+use crate::context::TenantTransaction;
+use crate::error::{BoxError, Error};
+use crate::name::TenantName;
+use crate::CreateHook;
+
+/// How a tenant was brought to the latest version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CreateMethod {
+    /// Copied in-database from the template schema.
+    Cloned,
+    /// By running every tenant migration; `why_not_cloned` says why the template was not used.
+    Migrated {
+        /// Why the clone fast path was not taken (`None` when not asked for).
+        why_not_cloned: Option<String>,
+    },
+}
+
+/// What [`Migrator::create`](super::Migrator::create) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateReport {
+    /// The new tenant.
+    pub tenant: TenantName,
+    /// Clone or migrations.
+    pub method: CreateMethod,
+    /// The versions the tenant starts with.
+    pub versions: Vec<i64>,
+    /// Whether the seed file ran.
+    pub seeded: bool,
+    /// No-transaction migrations that ran after the creating transaction committed.
+    pub applied_after_commit: Vec<i64>,
+}
+
+/// Runs every transactional tenant migration, with bookkeeping, then the seed, inside the
+/// creating transaction. No-transaction migrations (which cannot run in a transaction) are
+/// left for the caller to run after commit.
+pub(crate) struct MigrateNewTenant<'a> {
+    pub(crate) migrations: &'a MigrationSet,
+    pub(crate) seed: Option<&'a str>,
+}
+
+impl MigrateNewTenant<'_> {
+    /// The versions this hook applies in the transaction: every migration up to the first
+    /// no-transaction one (order must be kept; the rest run after commit).
+    pub(crate) fn versions(&self) -> Vec<i64> {
+        self.migrations.iter().take_while(|m| !m.up_no_transaction).map(|m| m.version).collect()
+    }
+
+    pub(crate) async fn run(&self, tenant: &TenantName, tx: &mut TenantTransaction) -> Result<(), Error> {
+        let schema = tenant.schema();
+        let mut applied = Applied::default();
+        let mut messages =
+            vec![format!("{}; {}", lock::tenant_xact_lock_sql(schema), bookkeeping::create_table_sql(schema))];
+        for migration in self.migrations.iter().take_while(|m| !m.up_no_transaction) {
+            messages.push(format!(
+                "{};\n{}\n;\n{}",
+                bookkeeping::MARK_START_SQL,
+                migration.up,
+                bookkeeping::insert_row_sql(schema, migration)
+            ));
+            applied.0.insert(migration.version, migration.checksum.clone());
+        }
+        messages.push(bookkeeping::comment_sql(schema, &applied.summary()));
+        if let Some(seed) = self.seed {
+            messages.push(seed.to_owned());
+        }
+        // Pipelined: one round trip. Inside the creating transaction, the first error aborts
+        // it and every later message fails too.
+        let client = tx.client();
+        let results = join_all(messages.iter().map(|sql| client.batch_execute(sql))).await;
+        let versions = self.versions();
+        for (index, result) in results.into_iter().enumerate() {
+            if let Err(err) = result {
+                let what = match index.checked_sub(1).and_then(|i| versions.get(i)) {
+                    Some(_) => "running a tenant migration in the new tenant",
+                    None if self.seed.is_some() && index == messages.len() - 1 => {
+                        "running the seed file in the new tenant"
+                    }
+                    None => "preparing the new tenant's bookkeeping",
+                };
+                return Err(Error::database(what, Some(tenant.as_str()), err));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CreateHook for MigrateNewTenant<'_> {
+    fn after_create<'a>(
+        &'a self,
+        tenant: &'a TenantName,
+        tx: &'a mut TenantTransaction,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move { self.run(tenant, tx).await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
