@@ -429,3 +429,31 @@ async fn create_brings_a_new_tenant_to_the_latest_version_with_its_seed() {
     // Without the seed it works.
     migrator.create(&broken, false).await.expect("creates without seed");
 }
+
+#[tokio::test]
+async fn exec_runs_sql_in_every_tenant_with_the_same_report() {
+    let db = test_database("migrate_exec").await;
+    let dir = workload(1);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 8).await;
+    migrator.run(&RunOptions::default()).await.expect("runs");
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("DROP TABLE \"{}\".customer CASCADE", tenants[3].schema())).await.expect("break one");
+
+    let report = migrator
+        .exec(
+            "INSERT INTO customer (name, email, created_at, is_active) VALUES ('x', 'x@y.z', now(), true)",
+            &RunOptions::default(),
+        )
+        .await
+        .expect("execs");
+    assert_eq!(report.tenant_counts(), (7, 1, 0), "{report}");
+    let (subject, failure) = report.failures().next().expect("one failure");
+    assert_eq!(subject.tenant(), Some(&tenants[3]));
+    assert_eq!(failure.sqlstate.as_deref(), Some("42P01"));
+    let count: i64 = raw.query_one("SELECT count(*) FROM \"t-000\".customer", &[]).await.expect("counts").get(0);
+    assert_eq!(count, 1);
+    let template_rows: i64 =
+        raw.query_one("SELECT count(*) FROM tenantry_template.customer", &[]).await.expect("counts").get(0);
+    assert_eq!(template_rows, 0, "exec runs in tenants, not the template");
+}

@@ -316,6 +316,33 @@ async fn apply_alone(
     result
 }
 
+/// Runs `sql` in one schema's transaction, with the same setup as a migration (search path,
+/// timeouts, tenant lock), pipelined: `[BEGIN] [setup] [sql] [COMMIT]`.
+pub(crate) async fn exec(
+    client: &Client,
+    schema: &str,
+    search_path: &str,
+    sql: &str,
+    settings: &ApplySettings,
+) -> Result<(), tokio_postgres::Error> {
+    let setup = format!(
+        "SET LOCAL search_path TO {search_path}; {}; {}",
+        settings_sql(settings, "LOCAL"),
+        lock::tenant_xact_lock_sql(schema)
+    );
+    let messages = ["BEGIN", setup.as_str(), sql, "COMMIT"];
+    let results = join_all(messages.iter().map(|m| client.batch_execute(m))).await;
+    match results.into_iter().find_map(Result::err) {
+        None => Ok(()),
+        Some(error) => {
+            if !client.is_closed() {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            Err(error)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,9 @@ use futures_util::future::{join_all, BoxFuture};
 
 use super::bookkeeping::{self, Applied};
 use super::lock;
+use super::migrator::Migrator;
+use super::options::{RunOptions, Selection};
+use super::report::Outcome;
 use super::source::MigrationSet;
 use crate::context::TenantTransaction;
 use crate::error::{BoxError, Error};
@@ -100,5 +103,56 @@ impl CreateHook for MigrateNewTenant<'_> {
         tx: &'a mut TenantTransaction,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move { self.run(tenant, tx).await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
+
+impl Migrator {
+    /// Creates `tenant` at the latest version: `CREATE SCHEMA`, every tenant migration and the
+    /// seed file (`migrations.seed_file`, unless `seed` is false), in one transaction under the
+    /// tenant's lock, so a failure leaves nothing behind. No-transaction migrations run right
+    /// after the commit, through the normal executor.
+    ///
+    /// # Errors
+    /// [`Error::TenantExists`], [`Error::Database`] naming the failing step, or
+    /// [`Error::MigrationSource`] for an unreadable seed file.
+    pub async fn create(&self, tenant: &TenantName, seed: bool) -> Result<CreateReport, Error> {
+        let seed_sql = match (&self.tenantry.config().migrations.seed_file, seed) {
+            (Some(path), true) => Some(std::fs::read_to_string(path).map_err(|err| Error::MigrationSource {
+                path: path.clone(),
+                problem: format!("cannot read the seed file: {err}"),
+            })?),
+            _ => None,
+        };
+        let hook = MigrateNewTenant { migrations: &self.source.tenant, seed: seed_sql.as_deref() };
+        let versions = hook.versions();
+        self.tenantry.create_with(tenant, Some(&hook)).await?;
+        let mut report = CreateReport {
+            tenant: tenant.clone(),
+            method: CreateMethod::Migrated { why_not_cloned: None },
+            versions,
+            seeded: seed_sql.is_some(),
+            applied_after_commit: Vec::new(),
+        };
+        if report.versions.len() < self.source.tenant.len() {
+            let rest = self
+                .run(&RunOptions { selection: Selection::Tenants(vec![tenant.clone()]), ..RunOptions::default() })
+                .await?;
+            if let Some((_, failure)) = rest.failures().next() {
+                return Err(Error::MigrationSource {
+                    path: self
+                        .source
+                        .tenant
+                        .get(failure.version.unwrap_or_default())
+                        .map(|m| m.path.clone())
+                        .unwrap_or_default(),
+                    problem: format!("the tenant was created, but a no-transaction migration failed: {failure}"),
+                });
+            }
+            if let Some(Outcome::Succeeded { applied, .. }) = rest.tenants.first().map(|r| &r.outcome) {
+                report.applied_after_commit.clone_from(applied);
+                report.versions.extend(applied);
+            }
+        }
+        Ok(report)
     }
 }

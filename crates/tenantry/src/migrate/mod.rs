@@ -8,22 +8,25 @@
 mod apply;
 pub mod bookkeeping;
 mod create;
+mod dispatch;
 mod dump;
 mod events;
-mod fleet;
+mod exec;
 pub mod lock;
 mod migration;
+mod migrator;
 mod options;
 mod plan;
 mod report;
+mod retry;
 mod source;
 pub mod state;
 mod status;
 
 pub use create::{CreateMethod, CreateReport};
 pub use events::{EventSink, MigrationEvent, MigrationHooks};
-pub use fleet::Migrator;
 pub use migration::{Checksum, Migration, NO_TRANSACTION_MARKERS};
+pub use migrator::Migrator;
 pub use options::{RunOptions, Selection};
 pub use plan::{plan, Blocked, Direction, Goal, Plan, Step};
 pub use report::{Failure, MigrationReport, Outcome, SchemaResult, SkipReason, Subject};

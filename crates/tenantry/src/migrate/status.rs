@@ -4,9 +4,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::bookkeeping::Applied;
+use super::migrator::Migrator;
+use super::options::Selection;
 use super::report::Subject;
 use super::source::MigrationSet;
-use super::state::{ReadStats, SchemaState};
+use super::state::{self, ReadStats, SchemaState};
+use crate::error::Error;
+use crate::name::TenantName;
 
 /// A migration not yet applied to a schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,5 +153,55 @@ impl fmt::Display for StatusReport {
             write!(f, ", {missing} schemas missing")?;
         }
         Ok(())
+    }
+}
+
+impl Migrator {
+    /// Where every selected schema stands: applied and pending migrations (named), checksum
+    /// drift, missing schemas. One state read for the whole fleet (see
+    /// [`state::read_states`]); takes no lock and changes nothing. With `verify`, every
+    /// bookkeeping table is read instead of trusting the summaries (slower; catches rows
+    /// edited by hand).
+    ///
+    /// # Errors
+    /// [`Error::Connect`], [`Error::TenantNotFound`] for a selected tenant that does not exist,
+    /// [`Error::Database`].
+    pub async fn status(&self, selection: &Selection, verify: bool) -> Result<StatusReport, Error> {
+        let config = self.tenantry.config();
+        let client = self.connect().await?;
+        let mut report = StatusReport::default();
+        if matches!(selection, Selection::All | Selection::SharedOnly) {
+            let schema = config.default_schema.as_str();
+            let (states, stats) = state::read_states(&client, &[schema], &self.source.shared, verify).await?;
+            report.read = stats;
+            report.shared = states.get(schema).map(|s| SchemaStatusEntry {
+                subject: Subject::Shared { schema: schema.to_owned() },
+                status: SchemaStatus::of(s, &self.source.shared),
+            });
+        }
+        if matches!(selection, Selection::SharedOnly) {
+            return Ok(report);
+        }
+        let tenants = self.selected_tenants(selection).await?;
+        let template = config.migrations.template.then_some(config.migrations.template_schema.as_str());
+        let schemas: Vec<&str> = template.into_iter().chain(tenants.iter().map(TenantName::schema)).collect();
+        let (states, stats) = state::read_states(&client, &schemas, &self.source.tenant, verify).await?;
+        report.read.from_summary += stats.from_summary;
+        report.read.from_table += stats.from_table;
+        report.read.queries += stats.queries;
+        let status_of = |schema: &str| {
+            states.get(schema).map_or(SchemaStatus::Missing, |s| SchemaStatus::of(s, &self.source.tenant))
+        };
+        if matches!(selection, Selection::All | Selection::TenantsOnly) {
+            report.template = template.map(|schema| SchemaStatusEntry {
+                subject: Subject::Template { schema: schema.to_owned() },
+                status: status_of(schema),
+            });
+        }
+        report.tenants = tenants
+            .into_iter()
+            .map(|tenant| SchemaStatusEntry { status: status_of(tenant.schema()), subject: Subject::Tenant(tenant) })
+            .collect();
+        Ok(report)
     }
 }

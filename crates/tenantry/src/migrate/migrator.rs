@@ -1,0 +1,291 @@
+//! [`Migrator`]: runs, locks and connections.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::apply::ApplySettings;
+use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
+use super::lock;
+use super::options::{RunOptions, Selection};
+use super::plan::Goal;
+use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
+use super::source::MigrationSource;
+use crate::error::{mask_password, Error};
+use crate::name::TenantName;
+use crate::sql::{quote_ident, quote_ident_list};
+use crate::Tenantry;
+
+/// Runs migrations across the shared schema, the template and every tenant.
+///
+/// ```no_run
+/// use tenantry::migrate::{Migrator, RunOptions};
+/// # async fn f(tenantry: tenantry::Tenantry) -> Result<(), tenantry::Error> {
+/// let migrator = Migrator::load(&tenantry)?; // migrations/{shared,tenant} from the configuration
+/// let report = migrator.run(&RunOptions::default()).await?;
+/// println!("{report}"); // Succeeded: 998/1000 … then each failure
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Migrator {
+    pub(super) tenantry: Tenantry,
+    pub(super) source: Arc<MigrationSource>,
+    pub(super) events: Option<EventSink>,
+    pub(super) hooks: Arc<dyn MigrationHooks>,
+}
+
+impl Migrator {
+    /// A migrator for `tenantry` with migrations from `source`.
+    pub fn new(tenantry: &Tenantry, source: MigrationSource) -> Self {
+        Self { tenantry: tenantry.clone(), source: Arc::new(source), events: None, hooks: Arc::new(NoHooks) }
+    }
+
+    /// A migrator with the migrations in the configured directory (`migrations.directory`).
+    ///
+    /// # Errors
+    /// [`Error::MigrationSource`] for a missing directory or a malformed file.
+    pub fn load(tenantry: &Tenantry) -> Result<Self, Error> {
+        let source = MigrationSource::load(&tenantry.config().migrations.directory)?;
+        Ok(Self::new(tenantry, source))
+    }
+
+    /// Sends progress events to `sink`.
+    #[must_use]
+    pub fn on_event(mut self, sink: impl Fn(&MigrationEvent) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(sink));
+        self
+    }
+
+    /// Runs `hooks` around each schema and after the run.
+    #[must_use]
+    pub fn with_hooks(mut self, hooks: impl MigrationHooks) -> Self {
+        self.hooks = Arc::new(hooks);
+        self
+    }
+
+    /// The migrations in use.
+    pub fn source(&self) -> &MigrationSource {
+        &self.source
+    }
+
+    /// The tenantry handle in use.
+    pub fn tenantry(&self) -> &Tenantry {
+        &self.tenantry
+    }
+
+    /// Runs `options.goal` over the selected schemas and reports on every one.
+    ///
+    /// A failing schema never stops the others (unless `fail_fast`); the report holds each
+    /// result. The run holds the run lock throughout (see [`lock`](super::lock)).
+    ///
+    /// # Errors
+    /// Only for problems that stop the whole run: [`Error::Connect`],
+    /// [`Error::MigrationRunLocked`] under `no_wait`, [`Error::TenantNotFound`] for a selected
+    /// tenant that does not exist, [`Error::Database`] while reading the fleet's state.
+    pub async fn run(&self, options: &RunOptions) -> Result<MigrationReport, Error> {
+        let started = Instant::now();
+        let coordinator = self.connect().await?;
+        self.acquire_run_lock(&coordinator, options.no_wait).await?;
+        let result = self.run_locked(&coordinator, options).await;
+        // Closing the coordinator would release the lock too; unlock explicitly all the same.
+        let _ = coordinator.batch_execute(lock::RUN_UNLOCK_SQL).await;
+        let mut report = result?;
+        report.duration = started.elapsed();
+        self.hooks.after_run(&report).await;
+        Ok(report)
+    }
+
+    async fn run_locked(&self, coordinator: &Client, options: &RunOptions) -> Result<MigrationReport, Error> {
+        let config = self.tenantry.config();
+        let mut report = MigrationReport::default();
+        let latest = options.goal == Goal::Latest;
+        let (with_shared, mut with_tenants) = match &options.selection {
+            Selection::All => (latest, true),
+            Selection::SharedOnly => (true, false),
+            Selection::TenantsOnly | Selection::Tenants(_) => (false, true),
+        };
+        let with_template =
+            config.migrations.template && matches!(options.selection, Selection::All | Selection::TenantsOnly);
+        let tenants = if with_tenants { self.selected_tenants(&options.selection).await? } else { Vec::new() };
+
+        if with_shared {
+            let schema = config.default_schema.clone();
+            let subject = Subject::Shared { schema: schema.clone() };
+            let search_path = self.tenantry.search_path(None).as_sql().to_owned();
+            let mut results = self
+                .plan_and_execute(coordinator, vec![(subject, search_path)], &self.source.shared, options, 1)
+                .await?;
+            let shared = results.pop();
+            if shared.as_ref().is_some_and(|r| r.outcome.is_failure()) {
+                with_tenants = false;
+                report.tenants = tenants
+                    .iter()
+                    .map(|t| SchemaResult {
+                        subject: Subject::Tenant(t.clone()),
+                        outcome: Outcome::Skipped { reason: SkipReason::SharedFailed },
+                        planned: Vec::new(),
+                    })
+                    .collect();
+            }
+            report.shared = shared;
+        }
+
+        if with_tenants {
+            if with_template {
+                let schema = config.migrations.template_schema.clone();
+                if !options.dry_run {
+                    coordinator
+                        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&schema)))
+                        .await
+                        .map_err(|err| Error::database("creating the template schema", None, err))?;
+                }
+                let search_path = self.template_search_path();
+                let mut results = self
+                    .plan_and_execute(
+                        coordinator,
+                        vec![(Subject::Template { schema }, search_path)],
+                        &self.source.tenant,
+                        options,
+                        1,
+                    )
+                    .await?;
+                report.template = results.pop();
+            }
+            let subjects = tenants
+                .iter()
+                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.search_path(Some(t)).as_sql().to_owned()))
+                .collect();
+            let jobs = options.jobs.unwrap_or(config.migrations.jobs).max(1);
+            report.tenants = self.plan_and_execute(coordinator, subjects, &self.source.tenant, options, jobs).await?;
+        }
+
+        let committed_something = report.results().any(|r| matches!(&r.outcome, Outcome::Succeeded { .. }))
+            || report.failures().any(|(_, f)| !f.applied_before_failure.is_empty());
+        if coordinator.is_closed() {
+            // The server restarted or the network dropped during the run: the run lock went
+            // with the connection. Per-schema locks and state checks kept every schema correct.
+            report
+                .warnings
+                .push("the coordinator's connection was lost during the run, releasing the run lock early".to_owned());
+        }
+        if committed_something && !config.migrations.durable_commits {
+            // Every tenant committed without waiting for the disk; one synchronous commit now
+            // flushes all WAL written before it, so nothing reported as done can be lost.
+            let fresh;
+            let flusher = if coordinator.is_closed() {
+                fresh = self.connect().await?;
+                &fresh
+            } else {
+                coordinator
+            };
+            flusher
+                .batch_execute("SET synchronous_commit = on; BEGIN; SELECT pg_current_xact_id(); COMMIT")
+                .await
+                .map_err(|err| Error::database("flushing the migrations to disk", None, err))?;
+        }
+
+        let dump = latest && !options.dry_run && options.dump.unwrap_or(config.migrations.dump);
+        if dump && report.is_success() && committed_something {
+            let mut schemas = vec![config.default_schema.as_str()];
+            if config.migrations.template {
+                schemas.push(config.migrations.template_schema.as_str());
+            }
+            let url = config.database_url.as_deref().unwrap_or_default();
+            if let Err(warning) = super::dump::write_dump(url, &schemas, &config.migrations.dump_path).await {
+                tracing::warn!("schema dump skipped: {warning}");
+                report.warnings.push(format!("schema dump not written: {warning}"));
+            }
+        }
+        Ok(report)
+    }
+
+    pub(super) async fn selected_tenants(&self, selection: &Selection) -> Result<Vec<TenantName>, Error> {
+        let known = self.tenantry.list().await?;
+        match selection {
+            Selection::Tenants(wanted) => {
+                for tenant in wanted {
+                    if known.binary_search(tenant).is_err() {
+                        return Err(crate::schema::not_found(tenant));
+                    }
+                }
+                let mut wanted = wanted.clone();
+                wanted.sort();
+                wanted.dedup();
+                Ok(wanted)
+            }
+            _ => Ok(known),
+        }
+    }
+
+    pub(super) async fn acquire_run_lock(&self, coordinator: &Client, no_wait: bool) -> Result<(), Error> {
+        let free: bool = coordinator
+            .query_one(lock::TRY_RUN_LOCK_SQL, &[])
+            .await
+            .map_err(|err| Error::database("taking the migration run lock", None, err))?
+            .get(0);
+        if !free {
+            if no_wait {
+                return Err(Error::MigrationRunLocked);
+            }
+            tracing::info!("another migration run holds the run lock; waiting for it to finish");
+            self.emit(&MigrationEvent::WaitingForRunLock);
+            coordinator
+                .batch_execute(lock::RUN_LOCK_SQL)
+                .await
+                .map_err(|err| Error::database("waiting for the migration run lock", None, err))?;
+        }
+        self.emit(&MigrationEvent::RunLockAcquired);
+        Ok(())
+    }
+
+    pub(super) fn template_search_path(&self) -> String {
+        let config = self.tenantry.config();
+        quote_ident_list(
+            std::iter::once(config.migrations.template_schema.as_str())
+                .chain(config.shared_schemas.iter().map(String::as_str)),
+        )
+    }
+
+    pub(super) fn apply_settings(&self) -> ApplySettings {
+        let migrations = &self.tenantry.config().migrations;
+        ApplySettings {
+            lock_timeout_ms: migrations.lock_timeout_ms,
+            statement_timeout_ms: migrations.statement_timeout_ms,
+            transaction_per_migration: migrations.transaction_per_migration,
+            asynchronous_commit: !migrations.durable_commits,
+        }
+    }
+
+    pub(super) async fn connect(&self) -> Result<Client, Error> {
+        let url = self.tenantry.config().database_url.as_deref().ok_or(Error::MissingDatabaseUrl)?;
+        self.connect_raw().await.map_err(|source| Error::Connect { url: mask_password(url), source })
+    }
+
+    pub(super) async fn connect_worker(&self) -> Result<Client, (Option<i64>, tokio_postgres::Error)> {
+        self.connect_raw().await.map_err(|e| (None, e))
+    }
+
+    /// A dedicated connection (not from the application pool: sized by `jobs`, so a worker
+    /// never waits for one). Its session search path is empty, so a statement that somehow ran
+    /// outside tenantry's `SET LOCAL` could not create anything in the default schema.
+    pub(super) async fn connect_raw(&self) -> Result<Client, tokio_postgres::Error> {
+        let url = self.tenantry.config().database_url.as_deref().unwrap_or_default();
+        let mut pg_config: tokio_postgres::Config = url.parse()?;
+        pg_config.application_name("tenantry migrate");
+        let (client, connection) = pg_config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("migration connection closed: {err}");
+            }
+        });
+        client.batch_execute("SELECT set_config('search_path', '', false)").await?;
+        Ok(client)
+    }
+
+    pub(super) fn emit(&self, event: &MigrationEvent) {
+        if let Some(sink) = &self.events {
+            sink(event);
+        }
+    }
+}
