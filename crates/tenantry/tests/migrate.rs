@@ -457,3 +457,61 @@ async fn exec_runs_sql_in_every_tenant_with_the_same_report() {
         raw.query_one("SELECT count(*) FROM tenantry_template.customer", &[]).await.expect("counts").get(0);
     assert_eq!(template_rows, 0, "exec runs in tenants, not the template");
 }
+
+#[tokio::test]
+async fn fail_fast_stops_dispatching_and_events_and_hooks_see_everything() {
+    use futures_util::future::BoxFuture;
+    use tenantry::migrate::{MigrationHooks, MigrationReport, SchemaResult, Subject};
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+    impl MigrationHooks for Recorder {
+        fn before_schema<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, ()> {
+            Box::pin(async move { self.0.lock().expect("lock").push(format!("before {subject}")) })
+        }
+        fn after_schema<'a>(&'a self, result: &'a SchemaResult) -> BoxFuture<'a, ()> {
+            Box::pin(async move { self.0.lock().expect("lock").push(format!("after {}", result.subject)) })
+        }
+        fn after_run<'a>(&'a self, report: &'a MigrationReport) -> BoxFuture<'a, ()> {
+            Box::pin(async move { self.0.lock().expect("lock").push(format!("run {}", report.tenants.len())) })
+        }
+    }
+
+    let db = test_database("migrate_fail_fast").await;
+    let dir = workload(2);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 30).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("CREATE TABLE \"{}\".customer (id int)", tenants[0].schema())).await.expect("conflict");
+
+    let recorder = Arc::new(Recorder::default());
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let migrator = migrator.with_hooks(recorder.clone()).on_event(move |event| {
+        let name = match event {
+            MigrationEvent::Planned { pending, .. } => format!("planned {pending}"),
+            MigrationEvent::Started { .. } => "started".to_owned(),
+            MigrationEvent::Finished { .. } => "finished".to_owned(),
+            _ => return,
+        };
+        sink.lock().expect("lock").push(name);
+    });
+    let options =
+        RunOptions { fail_fast: true, jobs: Some(1), selection: Selection::TenantsOnly, ..RunOptions::default() };
+    let report = migrator.run(&options).await.expect("runs");
+    let (succeeded, failed, skipped) = report.tenant_counts();
+    assert_eq!(
+        (succeeded, failed, skipped),
+        (0, 1, 29),
+        "one worker, the first tenant fails, nothing else starts: {report}"
+    );
+    assert!(report.tenants[1..].iter().all(|r| r.outcome == Outcome::Skipped { reason: SkipReason::FailFast }));
+
+    let events = events.lock().expect("lock").clone();
+    assert_eq!(events.iter().filter(|e| e.as_str() == "planned 30").count(), 1, "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.as_str() == "started").count(), 2, "template + first tenant: {events:?}");
+    let calls = recorder.0.lock().expect("lock").clone();
+    assert_eq!(calls.first().map(String::as_str), Some("before template (tenantry_template)"));
+    assert!(calls.contains(&"after t-000".to_owned()), "{calls:?}");
+    assert_eq!(calls.last().map(String::as_str), Some("run 30"));
+}

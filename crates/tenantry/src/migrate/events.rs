@@ -70,6 +70,21 @@ pub trait MigrationHooks: Send + Sync + 'static {
     }
 }
 
+/// Shared hooks: keep an `Arc` to read what they recorded after the run.
+impl<T: MigrationHooks> MigrationHooks for Arc<T> {
+    fn before_schema<'a>(&'a self, subject: &'a Subject) -> BoxFuture<'a, ()> {
+        (**self).before_schema(subject)
+    }
+
+    fn after_schema<'a>(&'a self, result: &'a SchemaResult) -> BoxFuture<'a, ()> {
+        (**self).after_schema(result)
+    }
+
+    fn after_run<'a>(&'a self, report: &'a MigrationReport) -> BoxFuture<'a, ()> {
+        (**self).after_run(report)
+    }
+}
+
 /// The hooks used when none are given.
 pub(crate) struct NoHooks;
 
