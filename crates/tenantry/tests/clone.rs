@@ -425,6 +425,40 @@ async fn templates_with_unsupported_objects_are_refused() {
             "with_options.t",
         ),
         (
+            "with_pk_options",
+            "CREATE TABLE t (x int, CONSTRAINT t_pkey PRIMARY KEY (x) WITH (fillfactor = 70))",
+            "storage parameters or view options (WITH ...)",
+            "with_pk_options.t_pkey",
+        ),
+        (
+            "with_statistics",
+            "CREATE TABLE t (x int); ALTER TABLE t ALTER COLUMN x SET STATISTICS 500",
+            "column statistics target",
+            "with_statistics.t.x",
+        ),
+        ("with_cluster", "CREATE TABLE t (x int PRIMARY KEY); CLUSTER t USING t_pkey", "CLUSTER index mark", "t_pkey"),
+        (
+            "with_replica_identity",
+            "CREATE TABLE t (x int); ALTER TABLE t REPLICA IDENTITY FULL",
+            "replica identity",
+            "with_replica_identity.t",
+        ),
+        (
+            "with_stats_object",
+            "CREATE TABLE t (x int, y int); CREATE STATISTICS t_xy ON x, y FROM t",
+            "extended statistics",
+            "with_stats_object.t_xy",
+        ),
+        (
+            "with_disabled_trigger",
+            "CREATE TABLE t (x int); \
+             CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'; \
+             CREATE TRIGGER t_f BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f(); \
+             ALTER TABLE t DISABLE TRIGGER t_f",
+            "disabled or replica-only trigger",
+            "t_f on with_disabled_trigger.t",
+        ),
+        (
             "with_grant",
             "CREATE TABLE t (x int); GRANT SELECT ON t TO PUBLIC",
             "privileges (GRANT/REVOKE)",
@@ -460,6 +494,28 @@ async fn templates_with_unsupported_objects_are_refused() {
         let message = unsupported.to_string();
         assert!(message.contains(kind) && message.contains(object) && message.contains("migrations"), "{message}");
     }
+
+    client
+        .batch_execute("CREATE SCHEMA with_extension; CREATE EXTENSION citext SCHEMA with_extension")
+        .await
+        .expect("citext");
+    assert_eq!(
+        read(&client, "with_extension", &[]).await,
+        Err(Unsupported { kind: "extension".into(), object: "citext".into() })
+    );
+
+    // Event triggers are database-wide: they may react to the clone's DDL, which is not the
+    // migrations' DDL, so any enabled one refuses every template.
+    client
+        .batch_execute(
+            "CREATE SCHEMA plain; CREATE TABLE plain.t (x int); \
+             CREATE FUNCTION public.audit_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; \
+             CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.audit_ddl()",
+        )
+        .await
+        .expect("creates an event trigger");
+    let unsupported = read(&client, "plain", &[]).await.expect_err("refused");
+    assert!(unsupported.kind.starts_with("event trigger") && unsupported.object == "audit_ddl", "{unsupported:?}");
 
     let err = CloneScript::read(&client, "no_such_schema", &[]).await.expect_err("a database error");
     assert_eq!(err.sqlstate(), Some("3F000"), "{err}");
