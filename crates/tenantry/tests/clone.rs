@@ -483,6 +483,14 @@ async fn templates_with_unsupported_objects_are_refused() {
             "reference to the template schema",
             "with_body_naming_template.f()",
         ),
+        (
+            // pg_catalog is searched first, so the template's `lower` is printed qualified.
+            "with_shadowed_name",
+            "CREATE FUNCTION lower(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1'; \
+             CREATE TABLE t (x text); CREATE INDEX t_x ON t (with_shadowed_name.lower(x))",
+            "reference to the template schema",
+            "t_x",
+        ),
     ];
     for (schema, sql, kind, object) in cases {
         client

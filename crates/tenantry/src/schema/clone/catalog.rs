@@ -1,5 +1,5 @@
 //! Reading a template schema's catalog into [`facts`](super::facts), with a fixed number of
-//! queries (see [`queries`](super::queries)) whatever the number of objects.
+//! queries (see [`queries`]) whatever the number of objects.
 
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};

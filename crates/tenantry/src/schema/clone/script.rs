@@ -22,16 +22,15 @@ use crate::schema::statements::set_local_search_path;
 /// ```rust,no_run
 /// use tenantry::schema::clone::CloneScript;
 ///
-/// # async fn example(client: &tokio_postgres::Client) -> Result<(), tenantry::Error> {
+/// # async fn example(client: &tokio_postgres::Client) -> Result<(), Box<dyn std::error::Error>> {
 /// match CloneScript::read(client, "tenantry_template", &["tenantry_migrations"]).await? {
 ///     Ok(script) => {
-///         client
-///             .batch_execute(&format!(
-///                 "BEGIN; CREATE SCHEMA \"acme\"; SET LOCAL search_path TO \"acme\", \"shared\"; {}; COMMIT",
-///                 script.to_sql()
-///             ))
-///             .await
-///             .map_err(|err| tenantry::Error::Database { action: "cloning", tenant: None, source: err })?;
+///         // One message: the new schema, its search path, and the script.
+///         let sql = format!(
+///             "BEGIN; CREATE SCHEMA \"acme\"; SET LOCAL search_path TO \"acme\", \"shared\";\n{};\nCOMMIT",
+///             script.to_sql()
+///         );
+///         client.batch_execute(&sql).await?;
 ///     }
 ///     Err(unsupported) => eprintln!("{unsupported}"), // run the migrations instead
 /// }

@@ -154,8 +154,8 @@ pub(crate) fn check_catalog(schema: &Schema, catalog: &Catalog, copy_data_of: &[
         // `pg_get_indexdef` prints an index's storage parameters, but `pg_get_constraintdef`
         // leaves out those of a primary key's or unique constraint's index (pg_dump adds
         // them itself), so only standalone indexes may have them.
-        let standalone_index =
-            relation.relkind == "i" && catalog.indexes.iter().any(|index| index.oid == relation.oid && !index.of_constraint);
+        let standalone_index = relation.relkind == "i"
+            && catalog.indexes.iter().any(|index| index.oid == relation.oid && !index.of_constraint);
         if relation.options && !standalone_index {
             return fail("storage parameters or view options (WITH ...)", object);
         }
