@@ -69,13 +69,13 @@ pub(crate) fn statements(
     plan.tables(copy_data_of)?;
     plan.constraints_and_indexes()?;
     plan.routines_views_and_triggers()?;
-    plan.sequence_links();
+    plan.sequence_links()?;
     plan.comments()?;
     plan.dependencies();
     plan.into_statements()
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
     fn push(&mut self, step: Step, key: Option<ObjectKey>, object: &str, sql: String, deps: Vec<usize>) -> usize {
         let index = self.items.len();
         self.items.push(Item { step, object: object.to_owned(), sql, deps });
@@ -85,13 +85,13 @@ impl Plan<'_> {
         index
     }
 
-    fn relation(&self, oid: u32) -> Option<&Relation> {
+    fn relation(&self, oid: u32) -> Option<&'a Relation> {
         self.catalog.relations.iter().find(|relation| relation.oid == oid)
     }
 
     /// The item creating relation `oid`, with the relation. The census has refused every
     /// relation the script does not create, so this is a second fence.
-    fn relation_item(&self, oid: u32, what: &str) -> Result<(usize, &Relation), Unsupported> {
+    fn relation_item(&self, oid: u32, what: &str) -> Result<(usize, &'a Relation), Unsupported> {
         match (self.keys.get(&(CatalogKind::Class, oid)), self.relation(oid)) {
             (Some(&item), Some(relation)) => Ok((item, relation)),
             (None, Some(relation)) => {
@@ -221,26 +221,32 @@ impl Plan<'_> {
     }
 
     /// `OWNED BY` links, and sequences that do not stand where a new one would.
-    fn sequence_links(&mut self) {
+    fn sequence_links(&mut self) -> Result<(), Unsupported> {
         for sequence in &self.catalog.sequences {
-            let Some(&sequence_item) = self.keys.get(&(CatalogKind::Class, sequence.oid)) else { continue };
-            let owner = sequence.owner_table.and_then(|oid| Some((*self.keys.get(&(CatalogKind::Class, oid))?, oid)));
-            if let (Some((table_item, table)), Some(column), "a") =
-                (owner, &sequence.owner_column, sequence.owner_kind.as_str())
-            {
-                if let Some(table) = self.relation(table) {
-                    let sql = ddl::owned_by(&sequence.name, &table.name, column);
-                    self.push(Step::OwnedBy, None, &sequence.name, sql, vec![sequence_item, table_item]);
-                }
+            let identity = self.relation(sequence.oid).map_or(sequence.name.as_str(), |r| r.identity.as_str());
+            // Every sequence has its own item, or its identity column's table's item.
+            let Some(&sequence_item) = self.keys.get(&(CatalogKind::Class, sequence.oid)) else {
+                return Err(Unsupported::new("identity sequence without its column", identity));
+            };
+            if sequence.owner_kind == "a" {
+                let link = sequence.owner_table.zip(sequence.owner_column.as_deref()).and_then(|(oid, column)| {
+                    let (&table_item, table) = (self.keys.get(&(CatalogKind::Class, oid))?, self.relation(oid)?);
+                    Some((table_item, ddl::owned_by(&sequence.name, &table.name, column)))
+                });
+                let Some((table_item, sql)) = link else {
+                    return Err(Unsupported::new("sequence owned by an object the clone does not create", identity));
+                };
+                self.push(Step::OwnedBy, None, identity, sql, vec![sequence_item, table_item]);
             }
             // A new sequence has last_value = START and is_called = false.
             if let Some((last_value, is_called)) =
                 sequence.state.filter(|&(last, called)| called || last != sequence.start)
             {
                 let sql = ddl::set_sequence(&sequence.name, last_value, is_called);
-                self.push(Step::SequenceState, None, &sequence.name, sql, vec![sequence_item]);
+                self.push(Step::SequenceState, None, identity, sql, vec![sequence_item]);
             }
         }
+        Ok(())
     }
 
     fn comments(&mut self) -> Result<(), Unsupported> {
