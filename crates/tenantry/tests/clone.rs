@@ -436,7 +436,12 @@ async fn templates_with_unsupported_objects_are_refused() {
             "column statistics target",
             "with_statistics.t.x",
         ),
-        ("with_cluster", "CREATE TABLE t (x int PRIMARY KEY); CLUSTER t USING t_pkey", "CLUSTER index mark", "t_pkey"),
+        (
+            "with_cluster",
+            "CREATE TABLE t (x int PRIMARY KEY); CLUSTER t USING t_pkey",
+            "CLUSTER index mark",
+            "with_cluster.t_pkey",
+        ),
         (
             "with_replica_identity",
             "CREATE TABLE t (x int); ALTER TABLE t REPLICA IDENTITY FULL",
@@ -489,7 +494,7 @@ async fn templates_with_unsupported_objects_are_refused() {
             "CREATE FUNCTION lower(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1'; \
              CREATE TABLE t (x text); CREATE INDEX t_x ON t (with_shadowed_name.lower(x))",
             "reference to the template schema",
-            "t_x",
+            "with_shadowed_name.t_x",
         ),
     ];
     for (schema, sql, kind, object) in cases {

@@ -160,6 +160,8 @@ impl<'a> Plan<'a> {
     fn constraints_and_indexes(&mut self) -> Result<(), Unsupported> {
         for constraint in &self.catalog.constraints {
             let (table_item, table) = self.relation_item(constraint.table, "constraint")?;
+            // As `pg_identify_object` names a constraint.
+            let object = format!("{} on {}", constraint.name, table.identity);
             let step = match constraint.kind.as_str() {
                 "c" => Step::Constraint,
                 "f" => Step::ForeignKey,
@@ -167,16 +169,11 @@ impl<'a> Plan<'a> {
                 "p" | "u" | "x" if constraint.index_name.as_deref() == Some(constraint.name.as_str()) => {
                     Step::Constraint
                 }
-                _ => return Err(Unsupported::new("constraint", format!("{} on {}", constraint.name, table.identity))),
+                _ => return Err(Unsupported::new("constraint", object)),
             };
             let sql = ddl::add_constraint(&table.name, &constraint.name, &constraint.definition);
-            let item = self.push(
-                step,
-                Some((CatalogKind::Constraint, constraint.oid)),
-                &constraint.name,
-                sql,
-                vec![table_item],
-            );
+            let key = Some((CatalogKind::Constraint, constraint.oid));
+            let item = self.push(step, key, &object, sql, vec![table_item]);
             if let Some(index) =
                 self.catalog.indexes.iter().find(|index| Some(&index.name) == constraint.index_name.as_ref())
             {
@@ -188,7 +185,8 @@ impl<'a> Plan<'a> {
             let head = index_head(&index.quoted_name, index.unique);
             let sql = unqualify(&index.definition, &head, &index.qualified_table, " USING ", &table.name)
                 .ok_or_else(|| Unsupported::new("index definition of an unexpected form", &index.definition))?;
-            self.push(Step::Index, Some((CatalogKind::Class, index.oid)), &index.name, sql, vec![table_item]);
+            let identity = self.relation(index.oid).map_or(index.name.as_str(), |r| r.identity.as_str());
+            self.push(Step::Index, Some((CatalogKind::Class, index.oid)), identity, sql, vec![table_item]);
         }
         Ok(())
     }
@@ -202,7 +200,8 @@ impl<'a> Plan<'a> {
         }
         for view in &self.catalog.views {
             let sql = ddl::create_view(&view.name, view_query(&view.definition));
-            self.push(Step::View, Some((CatalogKind::Class, view.oid)), &view.name, sql, vec![]);
+            let identity = self.relation(view.oid).map_or(view.name.as_str(), |r| r.identity.as_str());
+            self.push(Step::View, Some((CatalogKind::Class, view.oid)), identity, sql, vec![]);
         }
         for trigger in &self.catalog.triggers {
             let (table_item, table) = self.relation_item(trigger.table, "trigger")?;

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::facts::{Catalog, Member, Schema};
+use super::facts::{Catalog, Member, Relation, Schema};
 
 /// The PostgreSQL majors whose catalogs the queries are written for (`server_version_num`):
 /// 14 added `attcompression`; 18 stores `NOT NULL` as constraints, which the script would
@@ -128,59 +128,15 @@ fn unsupported_kind(member: &Member) -> Option<String> {
 /// Refuses every property of a supported object that the script would not reproduce, and a
 /// template whose state the script would not reproduce (rows in tables it clones empty).
 pub(crate) fn check_catalog(schema: &Schema, catalog: &Catalog, copy_data_of: &[&str]) -> Result<(), Unsupported> {
-    let fail = |kind: &str, object: &str| Err(Unsupported::new(kind, object));
     if let Some(name) = catalog.event_triggers.first() {
-        return fail("event trigger (it may react differently to the clone's DDL)", name);
+        return Err(Unsupported::new("event trigger (it may react differently to the clone's DDL)", name));
     }
     for relation in &catalog.relations {
-        let object = relation.identity.as_str();
-        let table = relation.relkind == "r";
-        // The census refused these already; a second fence on the relations actually read.
-        if !matches!(relation.relkind.as_str(), "r" | "S" | "v" | "i") {
-            return fail("relation kind", object);
-        }
-        if relation.owner != schema.owner {
-            return fail("owner other than the template schema's owner", object);
-        }
-        if !relation.default_acl {
-            return fail("privileges (GRANT/REVOKE)", object);
-        }
-        if relation.persistence != "p" {
-            return fail("unlogged or temporary relation", object);
-        }
-        if relation.tablespace {
-            return fail("tablespace", object);
-        }
-        // `pg_get_indexdef` prints an index's storage parameters, but `pg_get_constraintdef`
-        // leaves out those of a primary key's or unique constraint's index (pg_dump adds
-        // them itself), so only standalone indexes may have them.
-        let standalone_index = relation.relkind == "i"
-            && catalog.indexes.iter().any(|index| index.oid == relation.oid && !index.of_constraint);
-        if relation.options && !standalone_index {
-            return fail("storage parameters or view options (WITH ...)", object);
-        }
-        if relation.toast_options {
-            return fail("TOAST storage parameters", object);
-        }
-        if relation.row_security {
-            return fail("row-level security", object);
-        }
-        if relation.typed_or_partition || relation.inherits {
-            return fail("table inheritance, partition or typed table", object);
-        }
-        if table && relation.replica_identity != "d" {
-            return fail("replica identity", object);
-        }
-        if table && relation.access_method != "heap" {
-            return fail("table access method", object);
-        }
-        if table && relation.has_rows && !copy_data_of.contains(&relation.name.as_str()) {
-            return fail("rows in a table that is cloned empty", object);
-        }
+        check_relation(schema, catalog, relation, copy_data_of)
+            .map_err(|kind| Unsupported::new(kind, &relation.identity))?;
     }
     for column in &catalog.columns {
-        let object = column.identity.as_str();
-        let problem = [
+        let problems = [
             (column.statistics, "column statistics target"),
             (column.storage, "column storage"),
             (column.compression, "column compression"),
@@ -189,50 +145,88 @@ pub(crate) fn check_catalog(schema: &Schema, catalog: &Catalog, copy_data_of: &[
             (!matches!(column.identity_kind.as_str(), "" | "a" | "d"), "identity kind"),
             (!matches!(column.generated.as_str(), "" | "s"), "generated column kind"),
         ];
-        if let Some((_, kind)) = problem.iter().find(|(found, _)| *found) {
-            return fail(kind, object);
+        if let Some((_, kind)) = problems.iter().find(|(found, _)| *found) {
+            return Err(Unsupported::new(*kind, &column.identity));
         }
     }
     for index in &catalog.indexes {
+        let identity = catalog.relations.iter().find(|r| r.oid == index.oid).map_or(&index.name, |r| &r.identity);
         if index.clustered {
-            return fail("CLUSTER index mark", &index.name);
+            return Err(Unsupported::new("CLUSTER index mark", identity));
         }
         if !index.valid {
-            return fail("invalid index", &index.name);
+            return Err(Unsupported::new("invalid index", identity));
         }
     }
     for trigger in &catalog.triggers {
         if trigger.enabled != "O" {
-            return fail("disabled or replica-only trigger", &trigger.identity);
+            return Err(Unsupported::new("disabled or replica-only trigger", &trigger.identity));
         }
         if trigger.constraint {
-            return fail("constraint trigger", &trigger.identity);
+            return Err(Unsupported::new("constraint trigger", &trigger.identity));
         }
     }
     for function in &catalog.functions {
         if !matches!(function.kind.as_str(), "f" | "p") {
-            return fail("routine kind", &function.identity);
+            return Err(Unsupported::new("routine kind", &function.identity));
         }
-        if function.owner != schema.owner {
-            return fail("owner other than the template schema's owner", &function.identity);
-        }
-        if !function.default_acl {
-            return fail("privileges (GRANT/REVOKE)", &function.identity);
-        }
+        check_owner(schema, &function.owner, function.default_acl)
+            .map_err(|kind| Unsupported::new(kind, &function.identity))?;
     }
     for enum_type in &catalog.enums {
-        if enum_type.owner != schema.owner {
-            return fail("owner other than the template schema's owner", &enum_type.identity);
-        }
-        if !enum_type.default_acl {
-            return fail("privileges (GRANT/REVOKE)", &enum_type.identity);
-        }
-    }
-    for sequence in &catalog.sequences {
-        let owned_here = sequence.owner_table.is_none_or(|table| catalog.relations.iter().any(|r| r.oid == table));
-        if !owned_here {
-            return fail("sequence owned by a table outside the template schema", &sequence.name);
-        }
+        check_owner(schema, &enum_type.owner, enum_type.default_acl)
+            .map_err(|kind| Unsupported::new(kind, &enum_type.identity))?;
     }
     Ok(())
+}
+
+/// Objects the script creates belong to whoever runs it, with default privileges.
+fn check_owner(schema: &Schema, owner: &str, default_acl: bool) -> Result<(), &'static str> {
+    if owner != schema.owner {
+        Err("owner other than the template schema's owner")
+    } else if !default_acl {
+        Err("privileges (GRANT/REVOKE)")
+    } else {
+        Ok(())
+    }
+}
+
+/// What the script would lose of `relation`, if anything.
+fn check_relation(
+    schema: &Schema,
+    catalog: &Catalog,
+    relation: &Relation,
+    copy_data_of: &[&str],
+) -> Result<(), &'static str> {
+    let table = relation.relkind == "r";
+    // The census refused these already; a second fence on the relations actually read.
+    if !matches!(relation.relkind.as_str(), "r" | "S" | "v" | "i") {
+        return Err("relation kind");
+    }
+    check_owner(schema, &relation.owner, relation.default_acl)?;
+    // `pg_get_indexdef` prints an index's storage parameters, but `pg_get_constraintdef`
+    // leaves out those of a primary key's or unique constraint's index (pg_dump adds them
+    // itself), so only standalone indexes may have them.
+    let standalone_index = relation.relkind == "i"
+        && catalog.indexes.iter().any(|index| index.oid == relation.oid && !index.of_constraint);
+    let owned_elsewhere = catalog.sequences.iter().any(|sequence| {
+        sequence.oid == relation.oid
+            && sequence.owner_table.is_some_and(|table| !catalog.relations.iter().any(|r| r.oid == table))
+    });
+    let problems = [
+        (relation.persistence != "p", "unlogged or temporary relation"),
+        (relation.tablespace, "tablespace"),
+        (relation.options && !standalone_index, "storage parameters or view options (WITH ...)"),
+        (relation.toast_options, "TOAST storage parameters"),
+        (relation.row_security, "row-level security"),
+        (relation.typed_or_partition || relation.inherits, "table inheritance, partition or typed table"),
+        (table && relation.replica_identity != "d", "replica identity"),
+        (table && relation.access_method != "heap", "table access method"),
+        (
+            table && relation.has_rows && !copy_data_of.contains(&relation.name.as_str()),
+            "rows in a table that is cloned empty",
+        ),
+        (owned_elsewhere, "sequence owned by a table outside the template schema"),
+    ];
+    problems.iter().find(|(found, _)| *found).map_or(Ok(()), |(_, kind)| Err(*kind))
 }
