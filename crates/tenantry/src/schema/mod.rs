@@ -3,6 +3,7 @@
 //! All SQL specific to the schema-per-tenant strategy lives in [`statements`], so another
 //! storage strategy (a database per tenant, …) can be added beside it.
 
+pub mod clone;
 mod lifecycle;
 mod source;
 pub mod statements;
