@@ -5,7 +5,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{applied_versions, columns, connect, create_tenants, raw_client, workload};
-use tenantry::migrate::{Goal, MigrationEvent, MigrationSource, Migrator, Outcome, RunOptions, Selection, SkipReason};
+use tenantry::migrate::{
+    CreateMethod, CreateOptions, Goal, MigrationEvent, MigrationSource, Migrator, Outcome, RunOptions, Selection,
+    SkipReason,
+};
 use tenantry::{Config, Error, Tenantry};
 use tenantry_test_support::{test_database, TestDatabase};
 
@@ -409,7 +412,11 @@ async fn create_brings_a_new_tenant_to_the_latest_version_with_its_seed() {
     let (tenantry, migrator) =
         setup(&db, dir.path(), move |config| config.migrations.seed_file = Some(seed_path)).await;
     let acme = tenantry.tenant("acme").expect("valid");
-    let report = migrator.create(&acme, true).await.expect("creates");
+    let report = migrator.create(&acme, &CreateOptions::default()).await.expect("creates");
+    assert!(
+        matches!(&report.method, CreateMethod::Migrated { why_not_cloned: Some(why) } if why.contains("does not exist yet")),
+        "{report:?}"
+    );
     assert_eq!(report.versions, (1..=10).collect::<Vec<_>>());
     assert!(report.seeded);
     let raw = raw_client(&db.url()).await;
@@ -423,11 +430,14 @@ async fn create_brings_a_new_tenant_to_the_latest_version_with_its_seed() {
     // A seed that fails leaves no schema behind.
     std::fs::write(&seed, "INSERT INTO no_such_table VALUES (1)").expect("seed");
     let broken = tenantry.tenant("broken").expect("valid");
-    let err = migrator.create(&broken, true).await.expect_err("seed fails");
+    let err = migrator.create(&broken, &CreateOptions::default()).await.expect_err("seed fails");
     assert!(err.to_string().contains("seed file") && err.to_string().contains("42P01"), "{err}");
     assert!(!tenantry.exists(&broken).await.expect("exists"));
     // Without the seed it works.
-    migrator.create(&broken, false).await.expect("creates without seed");
+    migrator
+        .create(&broken, &CreateOptions { seed: false, ..CreateOptions::default() })
+        .await
+        .expect("creates without seed");
 }
 
 #[tokio::test]
@@ -514,4 +524,103 @@ async fn fail_fast_stops_dispatching_and_events_and_hooks_see_everything() {
     assert_eq!(calls.first().map(String::as_str), Some("before template (tenantry_template)"));
     assert!(calls.contains(&"after t-000".to_owned()), "{calls:?}");
     assert_eq!(calls.last().map(String::as_str), Some("run 30"));
+}
+
+/// (relname, relkind) of every relation in `schema`, and its constraint names: the shape a
+/// clone must reproduce (tests/clone.rs compares full pg_dump output).
+async fn shape(client: &tokio_postgres::Client, schema: &str) -> (Vec<(String, i8)>, Vec<String>) {
+    let relations = client
+        .query(
+            "SELECT relname::text, relkind FROM pg_class WHERE relnamespace = $1::text::regnamespace ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .expect("relations")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let constraints = client
+        .query(
+            "SELECT conname::text FROM pg_constraint WHERE connamespace = $1::text::regnamespace ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .expect("constraints")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (relations, constraints)
+}
+
+#[tokio::test]
+async fn create_clones_a_current_template_and_falls_back_saying_why() {
+    let db = test_database("migrate_create_clone").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    migrator.run(&RunOptions::default()).await.expect("migrates the template");
+    let raw = raw_client(&db.url()).await;
+
+    let cloned = tenantry.tenant("cloned").expect("valid");
+    let report = migrator.create(&cloned, &CreateOptions::default()).await.expect("creates");
+    assert_eq!(report.method, CreateMethod::Cloned);
+    assert_eq!(report.versions, (1..=10).collect::<Vec<_>>());
+    let migrated = tenantry.tenant("migrated").expect("valid");
+    let report =
+        migrator.create(&migrated, &CreateOptions { clone: false, ..CreateOptions::default() }).await.expect("creates");
+    assert_eq!(report.method, CreateMethod::Migrated { why_not_cloned: None });
+    assert_eq!(shape(&raw, "cloned").await, shape(&raw, "migrated").await);
+    assert_eq!(applied_versions(&raw, "cloned").await, (1..=10).collect::<Vec<_>>());
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.current_tenants(), 2, "{status}");
+    assert_eq!(status.read.from_table, 0, "the clone carries a valid summary");
+    // The clone is a working tenant: identity columns and foreign keys behave.
+    raw.batch_execute(
+        "INSERT INTO cloned.customer (name, email, created_at, is_active, phone, loyalty_points) VALUES ('a', 'a@b.c', now(), true, '', 0);
+         INSERT INTO cloned.customer (name, email, created_at, is_active, phone, loyalty_points) VALUES ('b', 'b@b.c', now(), true, '', 0)",
+    )
+    .await
+    .expect("identity works");
+    let template_rows: i64 =
+        raw.query_one("SELECT count(*) FROM tenantry_template.customer", &[]).await.expect("count").get(0);
+    assert_eq!(template_rows, 0);
+
+    // An object kind tenantry cannot copy: it says so and runs the migrations.
+    raw.batch_execute(
+        "CREATE MATERIALIZED VIEW tenantry_template.customer_names AS SELECT name FROM tenantry_template.customer",
+    )
+    .await
+    .expect("matview");
+    let refused = tenantry.tenant("refused").expect("valid");
+    let report = migrator.create(&refused, &CreateOptions::default()).await.expect("creates by migrations");
+    assert!(
+        matches!(&report.method, CreateMethod::Migrated { why_not_cloned: Some(why) } if why.contains("materialized view")),
+        "{report:?}"
+    );
+    raw.batch_execute("DROP MATERIALIZED VIEW tenantry_template.customer_names").await.expect("drop");
+
+    // A change too small to add an object (a comment) still refreshes the cached script.
+    raw.batch_execute("COMMENT ON COLUMN tenantry_template.customer.name IS 'display name'").await.expect("comment");
+    let commented = tenantry.tenant("commented").expect("valid");
+    assert_eq!(
+        migrator.create(&commented, &CreateOptions::default()).await.expect("creates").method,
+        CreateMethod::Cloned
+    );
+    let comment: Option<String> =
+        raw.query_one("SELECT col_description('commented.customer'::regclass, 2)", &[]).await.expect("comment").get(0);
+    assert_eq!(comment.as_deref(), Some("display name"));
+
+    // A template behind the files: not used until migrate brings it up.
+    std::fs::write(dir.path().join("tenant/0011_notes.up.sql"), "CREATE TABLE notes (id int)").expect("writes");
+    std::fs::write(dir.path().join("tenant/0011_notes.down.sql"), "DROP TABLE notes").expect("writes");
+    let migrator = Migrator::load(&tenantry).expect("reloads");
+    let behind = tenantry.tenant("behind").expect("valid");
+    let report = migrator.create(&behind, &CreateOptions::default()).await.expect("creates");
+    assert!(
+        matches!(&report.method, CreateMethod::Migrated { why_not_cloned: Some(why) } if why.contains("not at the latest version")),
+        "{report:?}"
+    );
+    assert_eq!(report.versions, (1..=11).collect::<Vec<_>>());
+    migrator.run(&RunOptions::default()).await.expect("migrates");
+    let after = tenantry.tenant("after").expect("valid");
+    assert_eq!(migrator.create(&after, &CreateOptions::default()).await.expect("creates").method, CreateMethod::Cloned);
 }

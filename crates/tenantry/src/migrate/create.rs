@@ -9,6 +9,7 @@ use super::migrator::Migrator;
 use super::options::{RunOptions, Selection};
 use super::report::Outcome;
 use super::source::MigrationSet;
+use super::template::CloneNewTenant;
 use crate::context::TenantTransaction;
 use crate::error::{BoxError, Error};
 use crate::name::TenantName;
@@ -27,7 +28,22 @@ pub enum CreateMethod {
     },
 }
 
-/// What [`Migrator::create`](super::Migrator::create) did.
+/// How [`Migrator::create`] builds a tenant. `Default`: clone if possible, run the seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Copy the template schema when it is usable (falls back to migrations, saying why).
+    pub clone: bool,
+    /// Run `migrations.seed_file` in the new tenant.
+    pub seed: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        Self { clone: true, seed: true }
+    }
+}
+
+/// What [`Migrator::create`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateReport {
     /// The new tenant.
@@ -107,28 +123,64 @@ impl CreateHook for MigrateNewTenant<'_> {
 }
 
 impl Migrator {
-    /// Creates `tenant` at the latest version: `CREATE SCHEMA`, every tenant migration and the
-    /// seed file (`migrations.seed_file`, unless `seed` is false), in one transaction under the
-    /// tenant's lock, so a failure leaves nothing behind. No-transaction migrations run right
-    /// after the commit, through the normal executor.
+    /// Creates `tenant` at the latest version, with the seed file (`migrations.seed_file`).
+    ///
+    /// Fast path: when the template schema is at the latest version and holds only objects
+    /// tenantry can copy, it is cloned in-database (one message), its bookkeeping rows with it.
+    /// Otherwise every tenant migration runs; [`CreateMethod::Migrated`] says why the template
+    /// was not used (also logged). Either way it all happens in one transaction under the
+    /// tenant's lock, so a failure leaves nothing behind. No-transaction migrations (migrations
+    /// path only) run right after the commit, through the normal executor.
     ///
     /// # Errors
     /// [`Error::TenantExists`], [`Error::Database`] naming the failing step, or
     /// [`Error::MigrationSource`] for an unreadable seed file.
-    pub async fn create(&self, tenant: &TenantName, seed: bool) -> Result<CreateReport, Error> {
-        let seed_sql = match (&self.tenantry.config().migrations.seed_file, seed) {
+    pub async fn create(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
+        let seed_sql = match (&self.tenantry.config().migrations.seed_file, options.seed) {
             (Some(path), true) => Some(std::fs::read_to_string(path).map_err(|err| Error::MigrationSource {
                 path: path.clone(),
                 problem: format!("cannot read the seed file: {err}"),
             })?),
             _ => None,
         };
+        let mut why_not_cloned = None;
+        if options.clone {
+            match self.template().await? {
+                Ok(template) => {
+                    let hook = CloneNewTenant {
+                        template: &template,
+                        template_schema: &self.tenantry.config().migrations.template_schema,
+                        seed: seed_sql.as_deref(),
+                    };
+                    match self.tenantry.create_with(tenant, Some(&hook)).await {
+                        Ok(()) => {
+                            return Ok(CreateReport {
+                                tenant: tenant.clone(),
+                                method: CreateMethod::Cloned,
+                                versions: template.applied.0.keys().copied().collect(),
+                                seeded: seed_sql.is_some(),
+                                applied_after_commit: Vec::new(),
+                            })
+                        }
+                        Err(err) if err.sqlstate() == Some(bookkeeping::STATE_CHANGED_SQLSTATE) => {
+                            self.forget_template().await;
+                            why_not_cloned = Some("the template changed while it was being cloned".to_owned());
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                Err(reason) => why_not_cloned = Some(reason),
+            }
+            if let Some(reason) = &why_not_cloned {
+                tracing::warn!(tenant = %tenant, "not cloning the template: {reason}; running migrations instead");
+            }
+        }
         let hook = MigrateNewTenant { migrations: &self.source.tenant, seed: seed_sql.as_deref() };
         let versions = hook.versions();
         self.tenantry.create_with(tenant, Some(&hook)).await?;
         let mut report = CreateReport {
             tenant: tenant.clone(),
-            method: CreateMethod::Migrated { why_not_cloned: None },
+            method: CreateMethod::Migrated { why_not_cloned },
             versions,
             seeded: seed_sql.is_some(),
             applied_after_commit: Vec::new(),

@@ -12,6 +12,7 @@ use super::options::{RunOptions, Selection};
 use super::plan::Goal;
 use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::MigrationSource;
+use super::template::TemplateCache;
 use crate::error::{mask_password, Error};
 use crate::name::TenantName;
 use crate::sql::{quote_ident, quote_ident_list};
@@ -33,12 +34,19 @@ pub struct Migrator {
     pub(super) source: Arc<MigrationSource>,
     pub(super) events: Option<EventSink>,
     pub(super) hooks: Arc<dyn MigrationHooks>,
+    pub(super) template_cache: Arc<TemplateCache>,
 }
 
 impl Migrator {
     /// A migrator for `tenantry` with migrations from `source`.
     pub fn new(tenantry: &Tenantry, source: MigrationSource) -> Self {
-        Self { tenantry: tenantry.clone(), source: Arc::new(source), events: None, hooks: Arc::new(NoHooks) }
+        Self {
+            tenantry: tenantry.clone(),
+            source: Arc::new(source),
+            events: None,
+            hooks: Arc::new(NoHooks),
+            template_cache: Arc::default(),
+        }
     }
 
     /// A migrator with the migrations in the configured directory (`migrations.directory`).

@@ -22,8 +22,9 @@ mod retry;
 mod source;
 pub mod state;
 mod status;
+mod template;
 
-pub use create::{CreateMethod, CreateReport};
+pub use create::{CreateMethod, CreateOptions, CreateReport};
 pub use events::{EventSink, MigrationEvent, MigrationHooks};
 pub use migration::{Checksum, Migration, NO_TRANSACTION_MARKERS};
 pub use migrator::Migrator;

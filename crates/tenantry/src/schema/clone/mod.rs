@@ -23,6 +23,7 @@
 mod catalog;
 mod ddl;
 mod facts;
+mod fingerprint;
 mod order;
 mod plan;
 mod queries;
@@ -30,5 +31,6 @@ mod rewrite;
 mod script;
 mod unsupported;
 
+pub use fingerprint::{check_fingerprint_sql, fingerprint_sql};
 pub use script::CloneScript;
 pub use unsupported::Unsupported;

@@ -1,0 +1,142 @@
+//! The template schema and cloning new tenants from it.
+//!
+//! `migrate` keeps the template schema at the latest version. Creating a tenant then copies
+//! the template in-database ([`CloneScript`]) instead of replaying every migration. The script
+//! is read from the catalog once per template version (keyed by the template's digest) and
+//! replayed for each new tenant in one message. Inside the new tenant's transaction the
+//! template's digest is checked again, so a template changed mid-clone (another run migrating
+//! it) is detected, and creation falls back to migrations.
+
+use std::sync::Arc;
+
+use futures_util::future::{join_all, BoxFuture};
+
+use super::bookkeeping::{self, Applied};
+use super::lock;
+use super::migrator::Migrator;
+use super::state::{self, SchemaState};
+use crate::context::TenantTransaction;
+use crate::error::{BoxError, Error};
+use crate::name::TenantName;
+use crate::schema::clone::{check_fingerprint_sql, fingerprint_sql, CloneScript};
+use crate::CreateHook;
+
+/// The clone script of the template, keyed by the template's catalog fingerprint.
+#[derive(Default)]
+pub(super) struct TemplateCache {
+    cached: tokio::sync::Mutex<Option<(String, Arc<CloneScript>)>>,
+}
+
+/// A usable template: its script, the fingerprint it was read at, and what it has applied.
+pub(super) struct Template {
+    pub(super) script: Arc<CloneScript>,
+    pub(super) fingerprint: String,
+    pub(super) applied: Applied,
+}
+
+impl Migrator {
+    /// The template's clone script at its current version, or why the template cannot be
+    /// cloned (disabled, missing, not at the latest version, an object kind tenantry cannot
+    /// copy).
+    pub(super) async fn template(&self) -> Result<Result<Template, String>, Error> {
+        let config = self.tenantry.config();
+        if !config.migrations.template {
+            return Ok(Err("the template is disabled (migrations.template = false)".to_owned()));
+        }
+        let schema = config.migrations.template_schema.as_str();
+        let client = self.connect().await?;
+        let (states, _) = state::read_states(&client, &[schema], &self.source.tenant, false).await?;
+        let applied = match states.get(schema) {
+            Some(SchemaState::Applied(applied)) => applied.clone(),
+            _ => return Ok(Err(format!("the template schema `{schema}` does not exist yet; run migrate first"))),
+        };
+        let latest = Applied(self.source.tenant.iter().map(|m| (m.version, m.checksum.clone())).collect());
+        if applied != latest {
+            return Ok(Err(format!(
+                "the template schema `{schema}` is not at the latest version ({} of {} migrations applied); run migrate",
+                applied.0.len(),
+                latest.0.len()
+            )));
+        }
+        let fingerprint = read_fingerprint(&client, schema).await?;
+        let mut cached = self.template_cache.cached.lock().await;
+        if let Some((cached_fingerprint, script)) = cached.as_ref() {
+            if *cached_fingerprint == fingerprint {
+                return Ok(Ok(Template { script: script.clone(), fingerprint, applied }));
+            }
+        }
+        let script = match CloneScript::read(&client, schema, &[bookkeeping::TABLE]).await? {
+            Ok(script) => Arc::new(script),
+            Err(unsupported) => return Ok(Err(unsupported.to_string())),
+        };
+        // pg_get_*def see the latest catalog, not the read's snapshot: the template must not
+        // have changed while it was read.
+        if read_fingerprint(&client, schema).await? != fingerprint {
+            return Ok(Err(format!("the template schema `{schema}` changed while it was being read")));
+        }
+        *cached = Some((fingerprint.clone(), script.clone()));
+        Ok(Ok(Template { script, fingerprint, applied }))
+    }
+
+    /// Forgets the cached script (the template changed under it).
+    pub(super) async fn forget_template(&self) {
+        *self.template_cache.cached.lock().await = None;
+    }
+}
+
+async fn read_fingerprint(client: &tokio_postgres::Client, schema: &str) -> Result<String, Error> {
+    let row = client
+        .query_one(&fingerprint_sql(schema), &[])
+        .await
+        .map_err(|err| Error::database("fingerprinting the template schema", None, err))?;
+    Ok(row.get::<_, Option<String>>(0).unwrap_or_default())
+}
+
+/// Copies the template into the new tenant inside the creating transaction, then runs the seed.
+pub(super) struct CloneNewTenant<'a> {
+    pub(super) template: &'a Template,
+    pub(super) template_schema: &'a str,
+    pub(super) seed: Option<&'a str>,
+}
+
+impl CloneNewTenant<'_> {
+    async fn run(&self, tenant: &TenantName, tx: &mut TenantTransaction) -> Result<(), Error> {
+        let schema = tenant.schema();
+        let mut messages = vec![
+            format!(
+                "{}; {}; {}",
+                lock::tenant_xact_lock_sql(schema),
+                bookkeeping::check_state_sql(self.template_schema, &self.template.applied.digest()),
+                check_fingerprint_sql(self.template_schema, &self.template.fingerprint)
+            ),
+            self.template.script.to_sql(),
+            bookkeeping::comment_sql(schema, &self.template.applied.summary()),
+        ];
+        if let Some(seed) = self.seed {
+            messages.push(seed.to_owned());
+        }
+        let client = tx.client();
+        let results = join_all(messages.iter().map(|sql| client.batch_execute(sql))).await;
+        for (index, result) in results.into_iter().enumerate() {
+            if let Err(err) = result {
+                let what = match index {
+                    0 => "checking the template before cloning it",
+                    1 | 2 => "cloning the template into the new tenant",
+                    _ => "running the seed file in the new tenant",
+                };
+                return Err(Error::database(what, Some(tenant.as_str()), err));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CreateHook for CloneNewTenant<'_> {
+    fn after_create<'a>(
+        &'a self,
+        tenant: &'a TenantName,
+        tx: &'a mut TenantTransaction,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move { self.run(tenant, tx).await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
