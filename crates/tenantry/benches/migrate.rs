@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tenantry::migrate::{Goal, MigrationSource, Migrator, RunOptions, Selection};
+use tenantry::migrate::{CreateMethod, CreateOptions, Goal, MigrationSource, Migrator, RunOptions, Selection};
 use tenantry::{sql::quote_ident, Config, Tenantry};
 use tenantry_test_support::Cluster;
 
@@ -70,6 +70,12 @@ fn config(url: &str, dir: &Path) -> Config {
     config.migrations.directory = dir.to_owned();
     config.migrations.dump = false;
     config.migrations.template = false;
+    config
+}
+
+fn config_with_template(url: &str, dir: &Path) -> Config {
+    let mut config = config(url, dir);
+    config.migrations.template = true;
     config
 }
 
@@ -185,19 +191,33 @@ async fn measure(n: usize, dir: &Path) {
     let names: Vec<String> = (0..n).map(|i| format!("t{i:05}")).collect();
     let up_all: Vec<(i64, bool)> = (1..=10).map(|v| (v, true)).collect();
 
-    // Create N tenants at version 10.
+    // Create N tenants at version 10, one at a time (a signup flow; psql is one session too).
     let psql_db = fresh_database(&format!("bench_psql_{n}")).await;
     let psql_create = psql(&psql_db.url(), &psql_script(&names, &up_all, true));
     let db = fresh_database(&format!("bench_tenantry_{n}")).await;
     let tenantry = Tenantry::connect(config(&db.url(), dir)).await.expect("connects");
     let migrator = Migrator::new(&tenantry, MigrationSource::load(dir).expect("loads"));
+    let by_migrations = CreateOptions { clone: false, seed: false };
     let started = Instant::now();
     for name in &names {
-        tenantry.create(&tenantry.tenant(name).expect("valid")).await.expect("creates");
+        migrator.create(&tenantry.tenant(name).expect("valid"), &by_migrations).await.expect("creates");
     }
-    let report = migrator.run(&RunOptions::default()).await.expect("runs");
-    assert!(report.is_success(), "{report}");
-    row("create at version 10 (migrations)", n, started.elapsed(), Some(psql_create));
+    row("create at version 10, by migrations", n, started.elapsed(), Some(psql_create));
+
+    let clone_db = fresh_database(&format!("bench_clone_{n}")).await;
+    let cloning = Tenantry::connect(config_with_template(&clone_db.url(), dir)).await.expect("connects");
+    let clone_migrator = Migrator::new(&cloning, MigrationSource::load(dir).expect("loads"));
+    clone_migrator.run(&RunOptions::default()).await.expect("migrates the template");
+    let started = Instant::now();
+    for name in &names {
+        let report = clone_migrator
+            .create(&cloning.tenant(name).expect("valid"), &CreateOptions::default())
+            .await
+            .expect("creates");
+        assert_eq!(report.method, CreateMethod::Cloned, "{report:?}");
+    }
+    row("create at version 10, by clone", n, started.elapsed(), Some(psql_create));
+    cloning.close();
 
     // Roll back 10 → 8.
     let psql_down = psql(&psql_db.url(), &psql_script(&names, &[(10, false), (9, false)], false));

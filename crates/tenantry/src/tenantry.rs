@@ -193,7 +193,9 @@ impl Tenantry {
     }
 
     /// Creates the tenant like [`create`](Self::create), running `hook` first (before the
-    /// builder's hooks) in the same transaction. The migrator creates tenants this way.
+    /// builder's hooks) in the same transaction. The migrator creates tenants this way. A hook
+    /// that fails with a tenantry [`Error`] gets it back unchanged (SQLSTATE included); any
+    /// other error becomes [`Error::Callback`].
     ///
     /// # Errors
     /// As [`create`](Self::create).
