@@ -609,6 +609,18 @@ async fn create_clones_a_current_template_and_falls_back_saying_why() {
         raw.query_one("SELECT col_description('commented.customer'::regclass, 2)", &[]).await.expect("comment").get(0);
     assert_eq!(comment.as_deref(), Some("display name"));
 
+    // An index added by hand (reached only through pg_index) is cloned too.
+    raw.batch_execute("CREATE INDEX customer_phone_idx ON tenantry_template.customer (phone)").await.expect("index");
+    let indexed = tenantry.tenant("indexed").expect("valid");
+    assert_eq!(
+        migrator.create(&indexed, &CreateOptions::default()).await.expect("creates").method,
+        CreateMethod::Cloned
+    );
+    let has_index: bool =
+        raw.query_one("SELECT to_regclass('indexed.customer_phone_idx') IS NOT NULL", &[]).await.expect("query").get(0);
+    assert!(has_index, "the cached script was refreshed");
+    raw.batch_execute("DROP INDEX tenantry_template.customer_phone_idx").await.expect("drop index");
+
     // A template behind the files: not used until migrate brings it up.
     std::fs::write(dir.path().join("tenant/0011_notes.up.sql"), "CREATE TABLE notes (id int)").expect("writes");
     std::fs::write(dir.path().join("tenant/0011_notes.down.sql"), "DROP TABLE notes").expect("writes");

@@ -145,31 +145,35 @@ impl Migrator {
         };
         let mut why_not_cloned = None;
         if options.clone {
-            match self.template().await? {
-                Ok(template) => {
-                    let hook = CloneNewTenant {
-                        template: &template,
-                        template_schema: &self.tenantry.config().migrations.template_schema,
-                        seed: seed_sql.as_deref(),
-                    };
-                    match self.tenantry.create_with(tenant, Some(&hook)).await {
-                        Ok(()) => {
-                            return Ok(CreateReport {
-                                tenant: tenant.clone(),
-                                method: CreateMethod::Cloned,
-                                versions: template.applied.0.keys().copied().collect(),
-                                seeded: seed_sql.is_some(),
-                                applied_after_commit: Vec::new(),
-                            })
-                        }
-                        Err(err) if err.sqlstate() == Some(bookkeeping::STATE_CHANGED_SQLSTATE) => {
-                            self.forget_template().await;
-                            why_not_cloned = Some("the template changed while it was being cloned".to_owned());
-                        }
-                        Err(err) => return Err(err),
+            // A cached script first; after a TN001 (the template changed), read it again once.
+            for refresh in [false, true] {
+                let template = match self.template(refresh).await? {
+                    Ok(template) => template,
+                    Err(reason) => {
+                        why_not_cloned = Some(reason);
+                        break;
                     }
+                };
+                let hook = CloneNewTenant {
+                    template: &template,
+                    template_schema: &self.tenantry.config().migrations.template_schema,
+                    seed: seed_sql.as_deref(),
+                };
+                match self.tenantry.create_with(tenant, Some(&hook)).await {
+                    Ok(()) => {
+                        return Ok(CreateReport {
+                            tenant: tenant.clone(),
+                            method: CreateMethod::Cloned,
+                            versions: template.applied.0.keys().copied().collect(),
+                            seeded: seed_sql.is_some(),
+                            applied_after_commit: Vec::new(),
+                        })
+                    }
+                    Err(err) if err.sqlstate() == Some(bookkeeping::STATE_CHANGED_SQLSTATE) => {
+                        why_not_cloned = Some("the template kept changing while it was being cloned".to_owned());
+                    }
+                    Err(err) => return Err(err),
                 }
-                Err(reason) => why_not_cloned = Some(reason),
             }
             if let Some(reason) = &why_not_cloned {
                 tracing::warn!(tenant = %tenant, "not cloning the template: {reason}; running migrations instead");

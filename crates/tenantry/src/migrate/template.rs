@@ -2,10 +2,11 @@
 //!
 //! `migrate` keeps the template schema at the latest version. Creating a tenant then copies
 //! the template in-database ([`CloneScript`]) instead of replaying every migration. The script
-//! is read from the catalog once per template version (keyed by the template's digest) and
-//! replayed for each new tenant in one message. Inside the new tenant's transaction the
-//! template's digest is checked again, so a template changed mid-clone (another run migrating
-//! it) is detected, and creation falls back to migrations.
+//! is read from the catalog once and replayed for each new tenant in one message. Inside the
+//! new tenant's transaction, before the script, the template's migration digest and catalog
+//! fingerprint are checked against the ones the script was read at (`TN001` on a mismatch):
+//! the script is then read again, and if the template keeps changing, creation falls back to
+//! migrations. So a template migrated or altered by hand is never cloned from a stale script.
 
 use std::sync::Arc;
 
@@ -21,13 +22,14 @@ use crate::name::TenantName;
 use crate::schema::clone::{check_fingerprint_sql, fingerprint_sql, CloneScript};
 use crate::CreateHook;
 
-/// The clone script of the template, keyed by the template's catalog fingerprint.
+/// The template's clone script, with the fingerprint and state it was read at.
 #[derive(Default)]
 pub(super) struct TemplateCache {
-    cached: tokio::sync::Mutex<Option<(String, Arc<CloneScript>)>>,
+    cached: tokio::sync::Mutex<Option<Template>>,
 }
 
 /// A usable template: its script, the fingerprint it was read at, and what it has applied.
+#[derive(Clone)]
 pub(super) struct Template {
     pub(super) script: Arc<CloneScript>,
     pub(super) fingerprint: String,
@@ -35,20 +37,35 @@ pub(super) struct Template {
 }
 
 impl Migrator {
-    /// The template's clone script at its current version, or why the template cannot be
-    /// cloned (disabled, missing, not at the latest version, an object kind tenantry cannot
-    /// copy).
-    pub(super) async fn template(&self) -> Result<Result<Template, String>, Error> {
+    /// The template's clone script, or why the template cannot be cloned (disabled, missing,
+    /// not at the latest version, an object kind tenantry cannot copy).
+    ///
+    /// A cached script is returned without any query: the creating transaction checks the
+    /// template's digest and fingerprint before replaying it, and a mismatch (`TN001`) sends the
+    /// caller back here with `refresh`, which reads the template again.
+    pub(super) async fn template(&self, refresh: bool) -> Result<Result<Template, String>, Error> {
         let config = self.tenantry.config();
         if !config.migrations.template {
             return Ok(Err("the template is disabled (migrations.template = false)".to_owned()));
         }
+        let mut cached = self.template_cache.cached.lock().await;
+        if !refresh {
+            if let Some(template) = cached.as_ref() {
+                return Ok(Ok(template.clone()));
+            }
+        }
+        *cached = None;
         let schema = config.migrations.template_schema.as_str();
-        let client = self.connect().await?;
-        let (states, _) = state::read_states(&client, &[schema], &self.source.tenant, false).await?;
-        let applied = match states.get(schema) {
-            Some(SchemaState::Applied(applied)) => applied.clone(),
-            _ => return Ok(Err(format!("the template schema `{schema}` does not exist yet; run migrate first"))),
+        let conn = self.tenantry.connection().await?;
+        let client = &conn.client;
+        let applied = match state::read_one(client, schema)
+            .await
+            .map_err(|err| Error::database("reading the template's migrations", None, err))?
+        {
+            SchemaState::Applied(applied) => applied,
+            SchemaState::Missing => {
+                return Ok(Err(format!("the template schema `{schema}` does not exist yet; run migrate first")))
+            }
         };
         let latest = Applied(self.source.tenant.iter().map(|m| (m.version, m.checksum.clone())).collect());
         if applied != latest {
@@ -58,29 +75,19 @@ impl Migrator {
                 latest.0.len()
             )));
         }
-        let fingerprint = read_fingerprint(&client, schema).await?;
-        let mut cached = self.template_cache.cached.lock().await;
-        if let Some((cached_fingerprint, script)) = cached.as_ref() {
-            if *cached_fingerprint == fingerprint {
-                return Ok(Ok(Template { script: script.clone(), fingerprint, applied }));
-            }
-        }
-        let script = match CloneScript::read(&client, schema, &[bookkeeping::TABLE]).await? {
+        let fingerprint = read_fingerprint(client, schema).await?;
+        let script = match CloneScript::read(client, schema, &[bookkeeping::TABLE]).await? {
             Ok(script) => Arc::new(script),
             Err(unsupported) => return Ok(Err(unsupported.to_string())),
         };
         // pg_get_*def see the latest catalog, not the read's snapshot: the template must not
         // have changed while it was read.
-        if read_fingerprint(&client, schema).await? != fingerprint {
+        if read_fingerprint(client, schema).await? != fingerprint {
             return Ok(Err(format!("the template schema `{schema}` changed while it was being read")));
         }
-        *cached = Some((fingerprint.clone(), script.clone()));
-        Ok(Ok(Template { script, fingerprint, applied }))
-    }
-
-    /// Forgets the cached script (the template changed under it).
-    pub(super) async fn forget_template(&self) {
-        *self.template_cache.cached.lock().await = None;
+        let template = Template { script, fingerprint, applied };
+        *cached = Some(template.clone());
+        Ok(Ok(template))
     }
 }
 

@@ -6,45 +6,50 @@
 //! the clone would silently differ. Every DDL statement inserts, updates or deletes catalog rows,
 //! and an updated row gets a new `xmin`. So an md5 over (oid, xmin) of every catalog row that
 //! belongs to the template changes with any DDL on it, however small. PostgreSQL keeps `xmin`
-//! readable when it freezes a row (since 9.4), so vacuum does not change it.
+//! readable when it freezes a row (since 9.4), so vacuum does not change it. Objects directly
+//! in the schema are found through `pg_depend` (every relation, routine and type records a
+//! dependency on its namespace), as the clone's own census does.
 
 use crate::sql::{quote_ident, quote_literal};
 
 /// One row: `md5` of the template's catalog rows (`NULL` if the schema does not exist).
+///
+/// Every lookup goes through an index, so the cost follows the template's size, not the
+/// catalog's: the objects directly in the schema come from `pg_depend`'s index on
+/// (refclassid, refobjid), and their indexes, columns, defaults, constraints, rules, triggers,
+/// sequences, policies, enum labels and comments from each catalog's index on the owning oid.
+/// (`pg_class.relnamespace` has no index of its own: filtering on it scans the whole catalog,
+/// which grows with every tenant, measured at 140 ms per clone with 1,000 tenants.)
 pub fn fingerprint_sql(schema: &str) -> String {
     let n = format!("{}::regnamespace", quote_literal(&quote_ident(schema)));
     format!(
-        "SELECT md5(string_agg(k, ',' ORDER BY k)) FROM (\
+        "WITH dep AS (SELECT classid, objid FROM pg_catalog.pg_depend \
+           WHERE refclassid = 'pg_catalog.pg_namespace'::regclass AND refobjid = {n}), \
+         r AS (SELECT coalesce(array_agg(objid), '{{}}') AS a FROM dep WHERE classid = 'pg_catalog.pg_class'::regclass), \
+         p AS (SELECT coalesce(array_agg(objid), '{{}}') AS a FROM dep WHERE classid = 'pg_catalog.pg_proc'::regclass), \
+         t AS (SELECT coalesce(array_agg(objid), '{{}}') AS a FROM dep WHERE classid = 'pg_catalog.pg_type'::regclass), \
+         i AS (SELECT coalesce(array_agg(indexrelid), '{{}}') AS a FROM pg_catalog.pg_index WHERE indrelid = ANY((SELECT a FROM r)::oid[])), \
+         k AS (SELECT coalesce(array_agg(oid), '{{}}') AS a FROM pg_catalog.pg_constraint WHERE conrelid = ANY((SELECT a FROM r)::oid[])), \
+         g AS (SELECT coalesce(array_agg(oid), '{{}}') AS a FROM pg_catalog.pg_trigger WHERE tgrelid = ANY((SELECT a FROM r)::oid[])) \
+         SELECT md5(string_agg(x, ',' ORDER BY x)) FROM (\
          SELECT 'ns' || oid || ':' || xmin FROM pg_catalog.pg_namespace WHERE oid = {n} \
-         UNION ALL SELECT 'c' || oid || ':' || xmin FROM pg_catalog.pg_class WHERE relnamespace = {n} \
-         UNION ALL SELECT 'a' || a.attrelid || '.' || a.attnum || ':' || a.xmin FROM pg_catalog.pg_attribute a \
-           JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'd' || d.oid || ':' || d.xmin FROM pg_catalog.pg_attrdef d \
-           JOIN pg_catalog.pg_class c ON c.oid = d.adrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_catalog.pg_constraint WHERE connamespace = {n} \
-         UNION ALL SELECT 'i' || i.indexrelid || ':' || i.xmin FROM pg_catalog.pg_index i \
-           JOIN pg_catalog.pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'r' || r.oid || ':' || r.xmin FROM pg_catalog.pg_rewrite r \
-           JOIN pg_catalog.pg_class c ON c.oid = r.ev_class WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'g' || t.oid || ':' || t.xmin FROM pg_catalog.pg_trigger t \
-           JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 's' || s.seqrelid || ':' || s.xmin FROM pg_catalog.pg_sequence s \
-           JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'po' || p.oid || ':' || p.xmin FROM pg_catalog.pg_policy p \
-           JOIN pg_catalog.pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = {n} \
-         UNION ALL SELECT 'p' || oid || ':' || xmin FROM pg_catalog.pg_proc WHERE pronamespace = {n} \
-         UNION ALL SELECT 't' || oid || ':' || xmin FROM pg_catalog.pg_type WHERE typnamespace = {n} \
-         UNION ALL SELECT 'e' || e.oid || ':' || e.xmin FROM pg_catalog.pg_enum e \
-           JOIN pg_catalog.pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = {n} \
-         UNION ALL SELECT 'm' || d.objoid || '.' || d.classoid || '.' || d.objsubid || ':' || d.xmin \
-           FROM pg_catalog.pg_description d WHERE d.objoid IN (\
-             SELECT oid FROM pg_catalog.pg_class WHERE relnamespace = {n} \
-             UNION ALL SELECT oid FROM pg_catalog.pg_constraint WHERE connamespace = {n} \
-             UNION ALL SELECT oid FROM pg_catalog.pg_proc WHERE pronamespace = {n} \
-             UNION ALL SELECT oid FROM pg_catalog.pg_type WHERE typnamespace = {n} \
-             UNION ALL SELECT t.oid FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
-               WHERE c.relnamespace = {n})\
-         ) AS rows(k)"
+         UNION ALL SELECT 'c' || oid || ':' || xmin FROM pg_catalog.pg_class WHERE oid = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'ci' || oid || ':' || xmin FROM pg_catalog.pg_class WHERE oid = ANY((SELECT a FROM i)::oid[]) \
+         UNION ALL SELECT 'a' || attrelid || '.' || attnum || ':' || xmin FROM pg_catalog.pg_attribute WHERE attrelid = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'd' || oid || ':' || xmin FROM pg_catalog.pg_attrdef WHERE adrelid = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'i' || indexrelid || ':' || xmin FROM pg_catalog.pg_index WHERE indexrelid = ANY((SELECT a FROM i)::oid[]) \
+         UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_catalog.pg_constraint WHERE oid = ANY((SELECT a FROM k)::oid[]) \
+         UNION ALL SELECT 'r' || oid || ':' || xmin FROM pg_catalog.pg_rewrite WHERE ev_class = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'g' || oid || ':' || xmin FROM pg_catalog.pg_trigger WHERE oid = ANY((SELECT a FROM g)::oid[]) \
+         UNION ALL SELECT 's' || seqrelid || ':' || xmin FROM pg_catalog.pg_sequence WHERE seqrelid = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'po' || oid || ':' || xmin FROM pg_catalog.pg_policy WHERE polrelid = ANY((SELECT a FROM r)::oid[]) \
+         UNION ALL SELECT 'p' || oid || ':' || xmin FROM pg_catalog.pg_proc WHERE oid = ANY((SELECT a FROM p)::oid[]) \
+         UNION ALL SELECT 't' || oid || ':' || xmin FROM pg_catalog.pg_type WHERE oid = ANY((SELECT a FROM t)::oid[]) \
+         UNION ALL SELECT 'e' || oid || ':' || xmin FROM pg_catalog.pg_enum WHERE enumtypid = ANY((SELECT a FROM t)::oid[]) \
+         UNION ALL SELECT 'm' || objoid || '.' || classoid || '.' || objsubid || ':' || xmin FROM pg_catalog.pg_description \
+           WHERE objoid = ANY((SELECT a FROM r) || (SELECT a FROM i) || (SELECT a FROM k) || (SELECT a FROM p) \
+             || (SELECT a FROM t) || (SELECT a FROM g))\
+         ) AS rows(x)"
     )
 }
 
