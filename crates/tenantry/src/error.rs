@@ -191,6 +191,15 @@ pub enum Error {
         problem: String,
     },
 
+    /// The schema dump could not be written.
+    #[error("cannot write the schema dump to {}: {problem}", path.display())]
+    SchemaDump {
+        /// Where the dump was to go.
+        path: PathBuf,
+        /// What failed, and what to do.
+        problem: String,
+    },
+
     /// Another migration run holds the run lock and `no_wait` was asked for.
     #[error(
         "another migration run is in progress on this database (it holds tenantry's run lock); \

@@ -30,6 +30,27 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
     tokio::fs::write(path, text).await.map_err(|err| format!("cannot write {}: {err}", path.display()))
 }
 
+impl super::migrator::Migrator {
+    /// Writes `pg_dump --schema-only` of the default schema and the template schema to `path`
+    /// (`None`: `migrations.dump_path`), as a successful `migrate` does; returns the path.
+    ///
+    /// # Errors
+    /// [`Error::SchemaDump`](crate::Error::SchemaDump) when `pg_dump` is missing or fails.
+    pub async fn dump(&self, path: Option<&Path>) -> Result<PathBuf, crate::Error> {
+        let config = self.tenantry().config();
+        let path = path.map_or_else(|| config.migrations.dump_path.clone(), Path::to_path_buf);
+        let mut schemas = vec![config.default_schema.as_str()];
+        if config.migrations.template {
+            schemas.push(config.migrations.template_schema.as_str());
+        }
+        let url = config.database_url.as_deref().unwrap_or_default();
+        write_dump(url, &schemas, &path)
+            .await
+            .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;
+        Ok(path)
+    }
+}
+
 /// Drops what changes between identical dumps: since PostgreSQL 15.14 pg_dump wraps its output
 /// in `\restrict <random key>` / `\unrestrict <key>` lines.
 pub(crate) fn stable(dump: &str) -> String {
