@@ -1,0 +1,111 @@
+//! Reaching the running cluster: its URL, a TCP check, and the database `tenantry`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::error::EmbeddedError;
+
+/// The database the CLI works in, created on first start.
+pub(crate) const DATABASE: &str = "tenantry";
+
+/// How long a running server may take to accept TCP connections (it may be starting, by
+/// another `tenantry` process).
+pub(crate) const TCP_WAIT: Duration = Duration::from_secs(5);
+
+/// `postgresql://postgres@127.0.0.1:{port}/tenantry`: TCP, understood by tokio-postgres,
+/// sqlx and psql.
+pub(crate) fn url(port: u16) -> String {
+    format!("postgresql://postgres@127.0.0.1:{port}/{DATABASE}")
+}
+
+/// Waits up to `within` until 127.0.0.1:`port` accepts a TCP connection; returns at once
+/// when it does.
+pub(crate) fn wait_for_tcp(port: u16, within: Duration, log: &Path) -> Result<(), EmbeddedError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + within;
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(_) => return Ok(()),
+            Err(source) if Instant::now() >= deadline => {
+                return Err(EmbeddedError::Unreachable { port, log: log.to_path_buf(), source })
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Creates the database `tenantry` unless it exists (checked at every call: it is cheap, and a
+/// developer may have dropped it).
+///
+/// Callable from synchronous code inside or outside a tokio runtime: the connection runs on a
+/// thread of its own with a current-thread runtime (`block_on` on a runtime thread panics).
+pub(crate) fn ensure_database(port: u16, log: &Path) -> Result<(), EmbeddedError> {
+    let log: PathBuf = log.to_path_buf();
+    let worker = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| EmbeddedError::Runtime { source })?;
+        runtime.block_on(create_if_missing(port)).map_err(|source| EmbeddedError::Database {
+            database: DATABASE,
+            port,
+            log,
+            source,
+        })
+    });
+    worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+async fn create_if_missing(port: u16) -> Result<(), tokio_postgres::Error> {
+    let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=10");
+    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let result = async {
+        let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE]).await?.is_some();
+        if exists {
+            return Ok(());
+        }
+        // A fixed name, not input: nothing to quote.
+        match client.batch_execute("CREATE DATABASE tenantry").await {
+            Err(err) if created_meanwhile(&err) => Ok(()),
+            other => other,
+        }
+    }
+    .await;
+    drop(client);
+    // The connection ends once the client is gone; its own error adds nothing to `result`.
+    let _ = driver.await;
+    result
+}
+
+/// Whether CREATE DATABASE failed because another `tenantry` process created it between our
+/// check and our CREATE (two concurrent CREATE DATABASE can also collide on pg_database's
+/// unique index).
+fn created_meanwhile(err: &tokio_postgres::Error) -> bool {
+    err.code().is_some_and(|code| *code == SqlState::DUPLICATE_DATABASE || *code == SqlState::UNIQUE_VIOLATION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_tcp_to_the_tenantry_database() {
+        assert_eq!(url(54321), "postgresql://postgres@127.0.0.1:54321/tenantry");
+    }
+
+    #[test]
+    fn a_closed_port_is_unreachable() {
+        // Bound but not listening: connections are refused at once.
+        let socket = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a port");
+        let port = socket.local_addr().expect("its address").port();
+        drop(socket);
+        let error =
+            wait_for_tcp(port, Duration::from_millis(100), Path::new("/x/postgres.log")).expect_err("nothing listens");
+        assert!(error.to_string().contains(&format!("127.0.0.1:{port} refuses connections")), "{error}");
+    }
+}
