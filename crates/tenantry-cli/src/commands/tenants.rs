@@ -1,0 +1,95 @@
+//! `create`, `drop`, `rename`, `list`: tenant lifecycle.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+use tenantry::migrate::{CreateMethod, CreateOptions};
+
+use super::{tenant_names, usage, Context};
+use crate::exit::Exit;
+
+/// `tenantry create <tenant>…`: each at the latest version (clone of the template, or
+/// migrations), with the seed file.
+pub(crate) async fn create(context: &mut Context, names: &[String], clone: bool, seed: bool) -> anyhow::Result<Exit> {
+    let migrator = context.migrator().await?;
+    let tenants = tenant_names(migrator.tenantry(), names)?;
+    let options = CreateOptions { clone, seed };
+    let mut created = Vec::new();
+    for tenant in &tenants {
+        let report = migrator.create(tenant, &options).await?;
+        let how = match &report.method {
+            CreateMethod::Cloned => "cloned from the template".to_owned(),
+            CreateMethod::Migrated { why_not_cloned: Some(why) } => format!("by migrations ({why})"),
+            _ => "by migrations".to_owned(),
+        };
+        let at = report.versions.last().map_or("no migrations".to_owned(), |v| format!("version {v}"));
+        context.output.line(format!("created {tenant} (schema {}) at {at}, {how}", tenant.schema()));
+        created.push(json!({
+            "tenant": tenant.as_str(),
+            "schema": tenant.schema(),
+            "method": if report.method == CreateMethod::Cloned { "clone" } else { "migrations" },
+            "versions": report.versions,
+            "seeded": report.seeded,
+        }));
+    }
+    context.output.document(&json!({ "status": "succeeded", "created": created }));
+    Ok(Exit::Success)
+}
+
+/// `tenantry drop <tenant>…`: asks on a terminal; without one, needs `--force`.
+pub(crate) async fn drop(context: &mut Context, names: &[String], force: bool) -> anyhow::Result<Exit> {
+    let tenantry = context.tenantry().await?;
+    let tenants = tenant_names(&tenantry, names)?;
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            return Err(usage(
+                "drop deletes tenants and all their data; without a terminal to confirm on, pass --force",
+            ));
+        }
+        let list: Vec<String> = tenants.iter().map(|t| format!("{t} (schema {})", t.schema())).collect();
+        eprint!("Drop {} and ALL their data? Type 'yes' to confirm: ", list.join(", "));
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            eprintln!("nothing dropped");
+            return Ok(Exit::Usage);
+        }
+    }
+    for tenant in &tenants {
+        tenantry.drop(tenant).await?;
+        context.output.line(format!("dropped {tenant} (schema {})", tenant.schema()));
+    }
+    Ok(Exit::Success)
+}
+
+/// `tenantry rename <old> <new>`.
+pub(crate) async fn rename(context: &mut Context, old: &str, new: &str) -> anyhow::Result<Exit> {
+    let tenantry = context.tenantry().await?;
+    let (old, new) = (tenantry.tenant(old)?, tenantry.tenant(new)?);
+    tenantry.rename(&old, &new).await?;
+    context.output.line(format!("renamed {old} to {new} (schema {})", new.schema()));
+    Ok(Exit::Success)
+}
+
+/// `tenantry list`.
+pub(crate) async fn list(context: &mut Context) -> anyhow::Result<Exit> {
+    let tenantry = context.tenantry().await?;
+    let tenants = tenantry.list().await?;
+    if context.output.json {
+        let items: Vec<_> = tenants.iter().map(|t| json!({ "tenant": t.as_str(), "schema": t.schema() })).collect();
+        context.output.document(&json!({ "tenants": items }));
+    } else {
+        for tenant in &tenants {
+            if tenant.as_str() == tenant.schema() {
+                println!("{tenant}");
+            } else {
+                println!("{tenant}\t{}", tenant.schema());
+            }
+        }
+        if tenants.is_empty() && !context.output.quiet {
+            eprintln!("no tenants; create one with `tenantry create <name>`");
+        }
+    }
+    Ok(Exit::Success)
+}

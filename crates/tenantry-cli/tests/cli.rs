@@ -1,0 +1,280 @@
+//! The `tenantry` binary end to end, against a throwaway PostgreSQL: every command, human and
+//! JSON output, every exit code, and bad input.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use tenantry_test_support::{test_database, TestDatabase};
+
+/// `tenantry` in `dir` against `db`, with a clean environment.
+fn tenantry(dir: &Path, url: &str) -> Command {
+    let mut command = Command::cargo_bin("tenantry").expect("binary built");
+    command.current_dir(dir).env("DATABASE_URL", url).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A project with the first `count` workload migrations and no dump.
+fn project(count: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenantry/tests/fixtures/workload");
+    let tenant = dir.path().join("migrations/tenant");
+    std::fs::create_dir_all(&tenant).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("migrations/shared")).expect("mkdir");
+    for entry in std::fs::read_dir(&fixtures).expect("fixtures").filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".sql") && name[..4].parse::<usize>().is_ok_and(|v| v <= count) {
+            std::fs::copy(entry.path(), tenant.join(&name)).expect("copy");
+        }
+    }
+    std::fs::write(dir.path().join("tenantry.toml"), "[migrations]\ndump = false\n").expect("config");
+    dir
+}
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output).unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(output)))
+}
+
+async fn db(label: &str) -> TestDatabase {
+    test_database(label).await
+}
+
+#[tokio::test]
+async fn init_and_new_write_project_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = "postgresql://unused";
+    tenantry(dir.path(), url).arg("init").assert().success().stdout(predicate::str::contains("wrote tenantry.toml"));
+    assert!(dir.path().join("migrations/tenant").is_dir() && dir.path().join("migrations/shared").is_dir());
+    let config = std::fs::read_to_string(dir.path().join("tenantry.toml")).expect("config");
+    assert!(config.contains("database_url = \"embedded\""));
+    assert!(std::fs::read_to_string(dir.path().join(".gitignore")).expect("gitignore").contains(".tenantry/"));
+    tenantry(dir.path(), url).arg("init").assert().code(2).stderr(predicate::str::contains("--force"));
+    tenantry(dir.path(), url).args(["init", "--force"]).assert().success();
+
+    tenantry(dir.path(), url).args(["new", "Create orders"]).assert().success();
+    tenantry(dir.path(), url).args(["new", "plans", "--shared", "--irreversible"]).assert().success();
+    let tenant: Vec<String> = std::fs::read_dir(dir.path().join("migrations/tenant"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(tenant.len(), 2, "{tenant:?}");
+    assert!(tenant
+        .iter()
+        .any(|n| n.ends_with("_create_orders.up.sql") && n.len() == "20261121000000_create_orders.up.sql".len()));
+    let shared = std::fs::read_dir(dir.path().join("migrations/shared")).expect("dir").count();
+    assert_eq!(shared, 1);
+    tenantry(dir.path(), url).args(["new", "!!!"]).assert().code(2);
+}
+
+#[tokio::test]
+async fn tenant_lifecycle_commands_and_their_refusals() {
+    let db = db("cli_lifecycle").await;
+    let dir = project(3);
+    let url = db.url();
+    tenantry(dir.path(), &url)
+        .args(["create", "acme", "globex"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created acme"));
+    tenantry(dir.path(), &url).arg("list").assert().success().stdout("acme\nglobex\n");
+    let listed = tenantry(dir.path(), &url).args(["list", "--json"]).output().expect("runs");
+    assert_eq!(json(&listed.stdout)["tenants"][1]["tenant"], "globex");
+    tenantry(dir.path(), &url).args(["rename", "globex", "initech"]).assert().success();
+
+    for hostile in ["Bad;Name", "x\"; DROP SCHEMA public CASCADE; --", "pg_catalog", ""] {
+        tenantry(dir.path(), &url)
+            .args(["create", hostile])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid tenant name"));
+    }
+    tenantry(dir.path(), &url)
+        .args(["create", "acme"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("already exists"));
+    tenantry(dir.path(), &url).args(["drop", "acme"]).assert().code(2).stderr(predicate::str::contains("--force"));
+    tenantry(dir.path(), &url)
+        .args(["drop", "ghost", "--force"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not exist"));
+    tenantry(dir.path(), &url).args(["drop", "acme", "--force"]).assert().success();
+    tenantry(dir.path(), &url).arg("list").assert().success().stdout("initech\n");
+}
+
+#[tokio::test]
+async fn migrate_reports_for_people_and_programs() {
+    let db = db("cli_migrate").await;
+    let dir = project(10);
+    let url = db.url();
+    tenantry(dir.path(), &url).args(["create", "a", "b", "c", "--no-clone"]).assert().success();
+    tenantry(dir.path(), &url).args(["rollback", "--steps", "2"]).assert().success();
+    tenantry(dir.path(), &url)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("a: succeeded, applied 9, 10"))
+        .stdout(predicate::str::contains("Succeeded: 3/3"));
+
+    let again = tenantry(dir.path(), &url).args(["migrate", "--json"]).output().expect("runs");
+    assert!(again.status.success());
+    let document = json(&again.stdout);
+    assert_eq!(document["status"], "succeeded");
+    assert_eq!(document["summary"]["skipped"], 3);
+    assert_eq!(document["tenants"][0]["status"], "skipped");
+    assert_eq!(document["tenants"][0]["skip_reason"], "up to date");
+
+    // One tenant fails: exit 1, and the JSON names version and SQLSTATE.
+    tenantry(dir.path(), &url).args(["rollback", "--steps", "2", "--json"]).assert().success();
+    let conflict = "ALTER TABLE customer ADD COLUMN loyalty_points text";
+    tenantry(dir.path(), &url).args(["exec", conflict, "--tenant", "b"]).assert().success();
+    let failed = tenantry(dir.path(), &url).args(["migrate", "--json"]).output().expect("runs");
+    assert_eq!(failed.status.code(), Some(1));
+    let document = json(&failed.stdout);
+    assert_eq!(document["status"], "failed");
+    assert_eq!(document["summary"]["failed"], 1);
+    let b = &document["tenants"][1];
+    assert_eq!((b["tenant"].as_str(), b["status"].as_str()), (Some("b"), Some("failed")));
+    assert_eq!(b["error"]["version"], 9);
+    assert_eq!(b["error"]["sqlstate"], "42701");
+    tenantry(dir.path(), &url)
+        .arg("migrate")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Failed: 1/3"))
+        .stdout(predicate::str::contains("b: version 9: [42701]"));
+}
+
+#[tokio::test]
+async fn status_rollback_redo_up_down_exec_seed_and_dump() {
+    let db = db("cli_operations").await;
+    let dir = project(10);
+    let url = db.url();
+    std::fs::write(dir.path().join("seed.sql"), "CREATE TABLE seeded (id int)").expect("seed");
+    std::fs::write(dir.path().join("tenantry.toml"), "[migrations]\ndump = false\nseed_file = \"seed.sql\"\n")
+        .expect("config");
+    tenantry(dir.path(), &url).args(["create", "a", "b", "--no-seed"]).assert().success();
+
+    let status = tenantry(dir.path(), &url).args(["status", "--json"]).output().expect("runs");
+    let document = json(&status.stdout);
+    assert_eq!(document["summary"]["current"], 2);
+    assert_eq!(document["tenants"][0]["applied"].as_array().map(Vec::len), Some(10));
+
+    tenantry(dir.path(), &url).args(["rollback", "--steps", "2", "--tenant", "a"]).assert().success();
+    tenantry(dir.path(), &url)
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("a: at 8; pending: 9 customer product columns, 10 order columns and index"))
+        .stdout(predicate::str::contains("1/2 tenants current, 2 migrations pending"));
+    let pending = tenantry(dir.path(), &url).args(["status", "--pending-only", "--json"]).output().expect("runs");
+    assert_eq!(json(&pending.stdout)["tenants"].as_array().map(Vec::len), Some(1));
+    tenantry(dir.path(), &url)
+        .args(["up", "9", "--tenant", "a"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("applied 9"));
+    tenantry(dir.path(), &url)
+        .args(["down", "9", "--tenant", "a"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reverted 9"));
+    tenantry(dir.path(), &url).args(["migrate", "--target", "10"]).assert().success();
+    tenantry(dir.path(), &url)
+        .args(["redo", "--tenant", "b"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reverted 10, applied 10"));
+
+    tenantry(dir.path(), &url).arg("seed").assert().success();
+    let sql = dir.path().join("count.sql");
+    std::fs::write(&sql, "INSERT INTO seeded VALUES (1)").expect("sql");
+    tenantry(dir.path(), &url)
+        .args(["exec", "--file"])
+        .arg(&sql)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Succeeded: 2/2"));
+
+    let dump = dir.path().join("structure.sql");
+    tenantry(dir.path(), &url).args(["dump", "--output"]).arg(&dump).assert().success();
+    assert!(std::fs::read_to_string(&dump).expect("dump").contains("tenantry_template"));
+}
+
+#[tokio::test]
+async fn exit_codes_for_unreachable_locked_and_misconfigured() {
+    let db = db("cli_exit_codes").await;
+    let dir = project(2);
+    tenantry(dir.path(), "postgresql://postgres@127.0.0.1:1/nowhere")
+        .arg("migrate")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1:1/nowhere"));
+    tenantry(dir.path(), "postgresql://app:s3cret@127.0.0.1:1/nowhere")
+        .arg("list")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("********").and(predicate::str::contains("s3cret").not()));
+
+    let (holder, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    holder.batch_execute(tenantry::migrate::lock::RUN_LOCK_SQL).await.expect("holds the run lock");
+    tenantry(dir.path(), &db.url())
+        .args(["migrate", "--no-wait"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("another migration run"));
+    drop(holder);
+
+    std::fs::write(dir.path().join("migrations/tenant/oops.sql"), "SELECT 1").expect("write");
+    tenantry(dir.path(), &db.url()).arg("migrate").assert().code(2).stderr(predicate::str::contains("oops.sql"));
+    tenantry(dir.path(), &db.url())
+        .args(["--config", "missing.toml", "list"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.toml"));
+    std::fs::write(dir.path().join("tenantry.toml"), "jobz = 3\n").expect("write");
+    tenantry(dir.path(), &db.url()).arg("list").assert().code(2).stderr(predicate::str::contains("jobz"));
+    tenantry(dir.path(), &db.url()).args(["migrate", "--frobnicate"]).assert().code(2);
+    tenantry(dir.path(), "")
+        .env_remove("DATABASE_URL")
+        .current_dir(tempfile::tempdir().expect("tempdir").path())
+        .arg("list")
+        .assert()
+        .code(2);
+}
+
+#[tokio::test]
+async fn demo_is_idempotent_and_embedded_status_reports() {
+    let db = db("cli_demo").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    tenantry(dir.path(), &db.url())
+        .args(["demo", "--tenants", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created 3 by cloning the template"))
+        .stdout(predicate::str::contains("3/3 tenants current"));
+    tenantry(dir.path(), &db.url())
+        .args(["demo", "--tenants", "3"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("creating 0 of 3 demo tenants (3 exist already)"));
+    let (client, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    let name: String = client.query_one("SELECT name FROM globex.tenant_info", &[]).await.expect("seeded").get(0);
+    assert_eq!(name, "globex", "each tenant's own row says which schema it is");
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    tenantry(empty.path(), "embedded")
+        .args(["embedded", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("not initialised"));
+}
