@@ -40,6 +40,16 @@ pub(crate) async fn create(context: &mut Context, names: &[String], clone: bool,
 pub(crate) async fn drop(context: &mut Context, names: &[String], force: bool) -> anyhow::Result<Exit> {
     let tenantry = context.tenantry().await?;
     let tenants = tenant_names(&tenantry, names)?;
+    // Say which tenant does not exist before asking to confirm anything.
+    for tenant in &tenants {
+        if !tenantry.exists(tenant).await? {
+            return Err(tenantry::Error::TenantNotFound {
+                tenant: tenant.to_string(),
+                schema: tenant.schema().to_owned(),
+            }
+            .into());
+        }
+    }
     if !force {
         if !std::io::stdin().is_terminal() {
             return Err(usage(
