@@ -30,7 +30,7 @@ const MISSING_LAYER: &str = "tenantry-tower: this route has no tenant layer; wra
 /// async fn whoami(Tenant(tenant): Tenant) -> String {
 ///     format!("you are {tenant}")
 /// }
-/// # let _ = axum::routing::get(whoami);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(whoami);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant(pub TenantName);

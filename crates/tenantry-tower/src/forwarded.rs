@@ -75,7 +75,7 @@ impl TrustedProxies {
         if let Some(host) = last_forwarded_host(parts)? {
             return Ok(Some(host));
         }
-        let Some(value) = parts.headers.get_all("x-forwarded-host").iter().last() else {
+        let Some(value) = parts.headers.get_all("x-forwarded-host").iter().next_back() else {
             return Ok(None);
         };
         let value = value.to_str().map_err(|_| Malformed::NotVisibleAscii)?;
@@ -118,7 +118,7 @@ fn peer_address(parts: &Parts) -> Option<IpAddr> {
 
 /// The `host=` parameter of the last element of the last `Forwarded` header (RFC 7239 §4).
 fn last_forwarded_host(parts: &Parts) -> Result<Option<&str>, Malformed> {
-    let Some(value) = parts.headers.get_all(http::header::FORWARDED).iter().last() else {
+    let Some(value) = parts.headers.get_all(http::header::FORWARDED).iter().next_back() else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| Malformed::NotVisibleAscii)?;

@@ -7,16 +7,21 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")] mod example {
-//! use axum::{routing::get, Router};
+//! use axum::{http::StatusCode, routing::get, Router};
 //! use tenantry::{Config, Tenantry};
 //! use tenantry_tower::resolve::Subdomain;
 //! use tenantry_tower::{ResolveTenantLayer, Tenant, TenantTx};
 //!
-//! async fn whoami(Tenant(tenant): Tenant, mut tx: TenantTx) -> Result<String, tenantry::Error> {
+//! async fn whoami(Tenant(tenant): Tenant, mut tx: TenantTx) -> Result<String, StatusCode> {
 //!     // tx is a transaction in the tenant's schema: `orders` is acme's for acme.example.com.
-//!     let row = tx.query_one("SELECT count(*) FROM orders", &[]).await?;
-//!     tx.into_inner().commit().await?;
+//!     let row = tx.query_one("SELECT count(*) FROM orders", &[]).await.map_err(internal)?;
+//!     tx.into_inner().commit().await.map_err(internal)?;
 //!     Ok(format!("{tenant}: {} orders", row.get::<_, i64>(0)))
+//! }
+//!
+//! fn internal(error: tenantry::Error) -> StatusCode {
+//!     tracing::error!(%error, "query failed");
+//!     StatusCode::INTERNAL_SERVER_ERROR
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -20,24 +20,22 @@ pub enum NoTenant {
     DefaultSchema,
 }
 
-/// Makes the response for a refused request. Any `Fn(&Error) -> Response<B>` is one.
+/// Makes the response for a refused request. Any `Fn(&Error) -> Response<B>` is one; give
+/// it to [`ResolveTenantLayer::on_rejection`](crate::ResolveTenantLayer::on_rejection).
 ///
 /// ```
-/// use axum_like::Body;
-/// # mod axum_like { pub type Body = String; }
-/// use tenantry_tower::{Error, ResolveTenantLayer};
+/// use tenantry_tower::{Error, OnRejection};
 ///
-/// let json = |error: &Error| {
-///     let body = format!(r#"{{"error":"{}"}}"#, error.code());
+/// let json = |error: &Error| -> http::Response<String> {
 ///     http::Response::builder()
 ///         .status(error.status())
 ///         .header("content-type", "application/json")
-///         .body(Body::from(body))
+///         .body(format!(r#"{{"error":"{}"}}"#, error.code()))
 ///         .unwrap_or_default()
 /// };
-/// # fn f(tenantry: tenantry::Tenantry, json: impl tenantry_tower::OnRejection<String>) {
-/// let layer = ResolveTenantLayer::new(tenantry, tenantry_tower::resolve::Subdomain::new()).on_rejection(json);
-/// # let _ = layer; }
+/// let response = json.response(&Error::NoTenant);
+/// assert_eq!(response.status(), 404);
+/// assert_eq!(response.body(), r#"{"error":"no_tenant"}"#);
 /// ```
 pub trait OnRejection<B> {
     /// The response for `error`.
