@@ -12,8 +12,8 @@ use axum::Router;
 use common::{get as request, send, Fixture};
 use futures_util::StreamExt;
 use tenantry::{current_tenant, Tenantry};
-use tenantry_tower::resolve::{Header, HostMap, PathPrefix, Resolve, Subdomain};
-use tenantry_tower::{Error, NoTenant, ResolveTenantLayer, Tenant, TenantTx};
+use tenantry_tower::resolve::{Cached, Header, HostMap, PathPrefix, Resolve, Subdomain};
+use tenantry_tower::{BoxError, Error, NoTenant, ResolveTenantLayer, Tenant, TenantTx, TrustedProxies};
 use tower::ServiceExt;
 
 async fn marker(tenantry: &Tenantry) -> String {
@@ -188,4 +188,68 @@ async fn extractors_name_the_missing_layer() {
         assert_eq!(status, 500, "{path}");
         assert!(body.contains("ResolveTenantLayer"), "{path}: {body}");
     }
+}
+
+#[tokio::test]
+async fn registry_lookups_are_cached() {
+    let db = tenantry_test_support::test_database("layer_cached").await;
+    let fixture = Fixture::new(&db).await;
+    fixture.create_with_marker("acme").await;
+    common::client(&db.url())
+        .await
+        .batch_execute(
+            "CREATE TABLE public.domains (host text PRIMARY KEY, tenant text NOT NULL);
+                        INSERT INTO public.domains VALUES ('shop.acme.com', 'acme')",
+        )
+        .await
+        .expect("registry table");
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let lookup = {
+        let (tenantry, queries) = (fixture.tenantry.clone(), queries.clone());
+        move |host: String| {
+            let (tenantry, queries) = (tenantry.clone(), queries.clone());
+            async move {
+                queries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut tx = tenantry.transaction_in(None).await?;
+                let row = tx.query_opt("SELECT tenant FROM domains WHERE host = $1", &[&host]).await?;
+                tx.commit().await?;
+                Ok::<_, BoxError>(row.map(|row| row.get::<_, String>(0)))
+            }
+        }
+    };
+    let app = app(&fixture, Cached::new(lookup).or(Subdomain::new()));
+    for _ in 0..20 {
+        assert_eq!(request(app.clone(), b"shop.acme.com", "/scope").await, (200, "acme:acme".into()));
+        assert_eq!(request(app.clone(), b"Unknown.example.org", "/scope").await.0, 404);
+    }
+    // The chain falls through to subdomains for hosts the registry does not know.
+    assert_eq!(request(app.clone(), b"acme.example.org", "/scope").await, (200, "acme:acme".into()));
+    let queries = queries.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(queries, 3, "one query per distinct host, found or not, then none");
+}
+
+#[tokio::test]
+async fn forwarded_hosts_only_from_trusted_proxies() {
+    let db = tenantry_test_support::test_database("layer_forwarded").await;
+    let fixture = Fixture::new(&db).await;
+    fixture.create_with_marker("acme").await;
+    let trusting = |proxy: &str| {
+        let proxies = TrustedProxies::new().address(proxy.parse().expect("ip"));
+        app(&fixture, Subdomain::new().trust_forwarded(proxies))
+    };
+    let from_proxy = || {
+        let mut request = http::Request::get("/scope")
+            .header("host", "internal.example.net")
+            .header("x-forwarded-host", "acme.example.com")
+            .body(Body::empty())
+            .expect("request");
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("address");
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        request
+    };
+    assert_eq!(send(trusting("127.0.0.1"), from_proxy()).await, (200, "acme:acme".into()));
+    // Another peer: the header is ignored and the Host (tenant `internal`, unknown) is used.
+    assert_eq!(send(trusting("10.0.0.1"), from_proxy()).await.0, 404);
+    // No opt-in at all: ignored too.
+    assert_eq!(send(app(&fixture, Subdomain::new()), from_proxy()).await.0, 404);
 }
