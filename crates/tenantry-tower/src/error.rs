@@ -18,9 +18,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum Error {
     /// The part of the request that names the tenant (the `Host` header, a tenant header, the
     /// path) is malformed: not a host at all. `400 Bad Request`.
-    #[error("malformed {part}: {problem}; send a plain host name such as `acme.example.com`")]
+    #[error("malformed {part} in the request: {problem}")]
     Malformed {
-        /// Which part of the request (`the Host header`, `the X-Tenant-Id header`, …).
+        /// Which part of the request: `host`, `tenant header` or `path`.
         part: &'static str,
         /// What is wrong with it.
         problem: Malformed,
