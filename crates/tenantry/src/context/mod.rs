@@ -11,7 +11,7 @@ mod transaction;
 
 pub(crate) use pool::{build_pool, pool_error, Manager as PoolManager, PgPool};
 pub(crate) use scope::in_scope;
-pub use scope::{current_tenant, spawn, CurrentTenantExt, WithCurrentTenant};
+pub use scope::{current_tenant, spawn, sync_scope, CurrentTenantExt, WithCurrentTenant};
 pub use search_path::SearchPath;
 pub use session::TenantSession;
 pub use transaction::TenantTransaction;

@@ -24,6 +24,28 @@ pub fn current_tenant() -> Option<TenantName> {
     CURRENT_TENANT.try_with(Clone::clone).ok().flatten()
 }
 
+/// Runs `f` now, synchronously, with `tenant` as the current tenant (`None`: the default
+/// schema), restoring the previous value when `f` returns or panics.
+///
+/// For code that polls futures or response bodies by hand, such as HTTP middleware that must
+/// keep a streaming body inside the tenant: it enters the scope for each poll. Unlike
+/// [`Tenantry::scope`](crate::Tenantry::scope), it does **not** check that the tenant exists
+/// (check with [`Tenantry::is_known`](crate::Tenantry::is_known) first) and opens no tracing
+/// span. Transactions still assert that the schema exists when they begin.
+///
+/// ```
+/// use tenantry::{context, current_tenant, NamingRules};
+///
+/// let acme = NamingRules::default().parse("acme")?;
+/// let seen = context::sync_scope(Some(acme.clone()), current_tenant);
+/// assert_eq!(seen, Some(acme));
+/// assert_eq!(current_tenant(), None);
+/// # Ok::<(), tenantry::Error>(())
+/// ```
+pub fn sync_scope<R>(tenant: Option<TenantName>, f: impl FnOnce() -> R) -> R {
+    CURRENT_TENANT.sync_scope(tenant, f)
+}
+
 /// Runs `future` with `tenant` as the current tenant (`None`: the default schema), inside a
 /// `tenant` tracing span. Callers check that the tenant exists first.
 pub(crate) fn in_scope<F: Future>(tenant: Option<TenantName>, future: F) -> impl Future<Output = F::Output> {
@@ -117,6 +139,22 @@ mod tests {
         let slow = in_scope(Some(tenant("b")), tokio::time::sleep(std::time::Duration::from_secs(10)));
         let cancelled = tokio::time::timeout(std::time::Duration::from_millis(1), slow).await;
         assert!(cancelled.is_err());
+        assert_eq!(current_tenant(), None);
+    }
+
+    #[tokio::test]
+    async fn sync_scope_nests_and_restores() {
+        in_scope(Some(tenant("outer")), async {
+            let inner = sync_scope(Some(tenant("inner")), || {
+                let nested = sync_scope(None, current_tenant);
+                (current_tenant(), nested)
+            });
+            assert_eq!(inner, (Some(tenant("inner")), None));
+            assert_eq!(current_tenant(), Some(tenant("outer")));
+        })
+        .await;
+        let panicked = std::panic::catch_unwind(|| sync_scope(Some(tenant("boom")), || panic!("boom")));
+        assert!(panicked.is_err());
         assert_eq!(current_tenant(), None);
     }
 
