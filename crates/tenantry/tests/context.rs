@@ -87,6 +87,28 @@ async fn a_schema_dropped_behind_the_cache_is_an_error_not_a_fall_through() {
 }
 
 #[tokio::test]
+async fn without_shared_schemas_a_dropped_schema_has_nothing_to_fall_through_to() {
+    let db = test_database("context_dropped_alone").await;
+    let tenantry = connect(&db, |_| {}).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute("CREATE TABLE public.marker (tenant text); INSERT INTO public.marker VALUES ('DEFAULT')")
+        .await
+        .expect("setup");
+    let acme = create_with_marker(&tenantry, "acme").await;
+    let result = tenantry
+        .scope(&acme, async {
+            raw.batch_execute("DROP SCHEMA acme CASCADE").await.expect("dropped elsewhere");
+            read_marker(&tenantry).await
+        })
+        .await
+        .expect("still in the cache when scoped");
+    // The tenant is alone on its search path (no shared schemas): the default schema's marker
+    // is never reached; the query fails instead.
+    let err = result.expect_err("must not read public.marker");
+    assert_eq!(err.sqlstate(), Some("42P01"), "{err:?}");
+}
+
+#[tokio::test]
 async fn dropped_and_failed_transactions_commit_nothing() {
     let db = test_database("context_rollback").await;
     let tenantry = connect(&db, |config| config.pool.max_size = 1).await;

@@ -62,11 +62,21 @@ async fn sqlx_transactions_are_scoped_to_the_tenant_and_leave_nothing_behind() {
 }
 
 #[tokio::test]
-async fn sqlx_transaction_refuses_a_missing_schema() {
+async fn sqlx_transaction_never_falls_through_from_a_missing_schema() {
     let db = test_database("sqlx_missing").await;
-    let tenantry = connect(&db, |_| {}).await;
     let pool = sqlx_pool(&db.url()).await;
-    let ghost = tenantry.tenant("ghost").expect("valid");
-    let err = tenantry.sqlx_transaction_in(&pool, Some(&ghost)).await.expect_err("missing");
+    sqlx::query("CREATE SCHEMA shared").execute(&pool).await.expect("shared schema");
+    sqlx::query("CREATE TABLE shared.marker (tenant text)").execute(&pool).await.expect("shared table");
+
+    // With shared schemas after it, a missing tenant schema is refused at BEGIN.
+    let with_shared = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let ghost = with_shared.tenant("ghost").expect("valid");
+    let err = with_shared.sqlx_transaction_in(&pool, Some(&ghost)).await.expect_err("missing");
     assert!(matches!(err, Error::TenantNotFound { .. }), "{err:?}");
+
+    // Alone on the path, it has nothing to fall through to: queries fail.
+    let alone = connect(&db, |_| {}).await;
+    let mut tx = alone.sqlx_transaction_in(&pool, Some(&ghost)).await.expect("begins");
+    let err = sqlx::query("SELECT * FROM marker").fetch_all(&mut *tx).await.expect_err("no relation");
+    assert_eq!(err.as_database_error().and_then(|e| e.code()).as_deref(), Some("42P01"), "{err:?}");
 }

@@ -30,23 +30,27 @@ pub const LIST_CANDIDATE_SCHEMAS: &str = "SELECT nspname FROM pg_catalog.pg_name
 
 /// Opens a transaction whose search path is `schemas` (first one first), in one message.
 ///
+/// With `assert_schema`, the message first fails with SQLSTATE `3F000` (`invalid_schema_name`)
+/// if that schema does not exist: PostgreSQL silently skips a missing schema on the search path
+/// and would fall through to the next one, serving shared data as the tenant's. The assertion
+/// comes *before* `BEGIN`, so when it fails no transaction block is left open: sqlx returns a
+/// connection whose `begin_with` failed straight to its pool, and an aborted transaction there
+/// would fail the next borrower's statements with `25P02` (found by
+/// `tests/sqlx.rs::sqlx_transaction_never_falls_through_from_a_missing_schema`).
+///
 /// With `deallocate_first` (behind PgBouncer in transaction pooling), the message starts with
 /// `DEALLOCATE ALL`: a query cancelled between Parse and ParseComplete leaves its named
 /// statement on whichever server connection PgBouncer lent, where it would collide with the
 /// next client's statement of the same name. Same message, so no extra round trip.
-///
-/// With `assert_schema`, the same message fails with SQLSTATE `3F000` (`invalid_schema_name`)
-/// if that schema does not exist: PostgreSQL silently skips a missing schema on the search path
-/// and would fall through to the next one, serving shared data as the tenant's.
 pub fn begin_with_search_path(schemas: &[&str], assert_schema: Option<&str>, deallocate_first: bool) -> String {
     let mut sql = String::new();
     if deallocate_first {
         sql.push_str("DEALLOCATE ALL; ");
     }
-    sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {}", quote_ident_list(schemas.iter().copied())));
     if let Some(schema) = assert_schema {
-        sql.push_str(&format!("; SELECT {}::regnamespace", quote_literal(&quote_ident(schema))));
+        sql.push_str(&format!("SELECT {}::regnamespace; ", quote_literal(&quote_ident(schema))));
     }
+    sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {}", quote_ident_list(schemas.iter().copied())));
     sql
 }
 
@@ -107,7 +111,7 @@ mod tests {
         assert_eq!(rename_schema("a", "b"), r#"ALTER SCHEMA "a" RENAME TO "b""#);
         assert_eq!(
             begin_with_search_path(&["acme", "shared"], Some("acme"), false),
-            r#"BEGIN; SET LOCAL search_path TO "acme", "shared"; SELECT '"acme"'::regnamespace"#
+            r#"SELECT '"acme"'::regnamespace; BEGIN; SET LOCAL search_path TO "acme", "shared""#
         );
         assert_eq!(begin_with_search_path(&["public"], None, false), r#"BEGIN; SET LOCAL search_path TO "public""#);
         assert_eq!(
