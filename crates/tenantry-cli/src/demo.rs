@@ -50,6 +50,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("tenant/0011_tenant_info.down.sql", include_str!("../demo/migrations/tenant/0011_tenant_info.down.sql")),
     ("tenant/0011_tenant_info.up.sql", include_str!("../demo/migrations/tenant/0011_tenant_info.up.sql")),
+    ("tenant/0012_notes.down.sql", include_str!("../demo/migrations/tenant/0012_notes.down.sql")),
+    ("tenant/0012_notes.up.sql", include_str!("../demo/migrations/tenant/0012_notes.up.sql")),
     ("shared/0001_plans.down.sql", include_str!("../demo/migrations/shared/0001_plans.down.sql")),
     ("shared/0001_plans.up.sql", include_str!("../demo/migrations/shared/0001_plans.up.sql")),
 ];
@@ -131,9 +133,17 @@ pub(crate) async fn run(context: &mut Context, count: usize, serve: bool, port: 
     Ok(Exit::Success)
 }
 
+/// Serves the example web app (`examples/elevators`) until the process is stopped.
 async fn serve_app(context: &Context, tenantry: Tenantry, port: u16) -> anyhow::Result<Exit> {
-    let _ = (context, tenantry, port);
-    Err(crate::commands::usage(
-        "--serve needs the example app (tenantry-tower), which is not built into this tenantry yet",
-    ))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}; choose a free port with --port"))?;
+    let port = listener.local_addr().map_or(port, |addr| addr.port());
+    context.output.line(format!("serving the example app on 127.0.0.1:{port} (Ctrl-C to stop); open:"));
+    for name in NAMES.iter().take(3) {
+        context.output.line(format!("  http://{name}.localhost:{port}/whoami"));
+    }
+    context.output.line(format!("  http://nobody.localhost:{port}/whoami   (an unknown tenant: 404)"));
+    tenantry_example_elevators::serve(tenantry, listener).await.context("serving the example app")?;
+    Ok(Exit::Success)
 }

@@ -278,3 +278,42 @@ async fn demo_is_idempotent_and_embedded_status_reports() {
         .success()
         .stdout(predicate::str::contains("not initialised"));
 }
+
+#[tokio::test]
+async fn demo_serve_routes_each_subdomain_to_its_own_schema() {
+    use std::io::{Read, Write};
+
+    let db = db("cli_demo_serve").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("tenantry"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", db.url())
+        .args(["demo", "--tenants", "3", "--serve", "--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let get = |host: &str| -> Option<String> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(stream, "GET /whoami HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        Some(response)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let acme = loop {
+        if let Some(response) = get("acme.localhost") {
+            break response;
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo never served");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let globex = get("globex.localhost").unwrap_or_default();
+    let unknown = get("nobody.localhost").unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(acme.starts_with("HTTP/1.1 200") && acme.contains(r#"{"tenant":"acme"}"#), "{acme}");
+    assert!(globex.contains(r#"{"tenant":"globex"}"#), "{globex}");
+    assert!(unknown.starts_with("HTTP/1.1 404") && unknown.contains("tenant_not_found"), "{unknown}");
+}
