@@ -13,6 +13,13 @@ use crate::service::{ResolveTenant, Shared};
 ///
 /// Defaults: requests that name no tenant are refused ([`NoTenant::Reject`]), and refusals are
 /// plain-text responses with [`Error::status`](crate::Error::status) ([`DefaultRejection`]).
+///
+/// **Order:** make it the outermost layer around anything that reads or writes tenant data,
+/// sessions and authentication above all (in axum, the last `.layer(…)`): a session layer
+/// outside the tenant loads sessions before any tenant is known, and a session made on one
+/// tenant's host is then valid on another's. A resolver that rewrites the URI
+/// ([`PathPrefix`](crate::resolve::PathPrefix)) must wrap the whole `Router`, not be added with
+/// `Router::layer`, which wraps each route after routing. See docs/http.md.
 #[derive(Debug, Clone)]
 pub struct ResolveTenantLayer<R, P = DefaultRejection> {
     tenantry: Tenantry,
