@@ -73,6 +73,9 @@ pub(crate) enum Command {
         /// Do not run the seed file
         #[arg(long)]
         no_seed: bool,
+        /// Tenants created in parallel [default: migrations.jobs]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Print a JSON document
         #[arg(long)]
         json: bool,

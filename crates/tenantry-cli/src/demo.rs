@@ -114,9 +114,10 @@ pub(crate) async fn run(context: &mut Context, count: usize, serve: bool, port: 
         count - missing.len()
     ));
     let (mut cloned, mut migrated) = (0, 0);
-    for name in &missing {
-        let report = migrator.create(&tenantry.tenant(name)?, &CreateOptions::default()).await?;
-        match report.method {
+    let missing: Vec<_> = missing.iter().map(|name| tenantry.tenant(name)).collect::<Result<_, _>>()?;
+    let jobs = tenantry.config().migrations.jobs;
+    for result in migrator.create_many(&missing, &CreateOptions::default(), jobs).await {
+        match result?.method {
             CreateMethod::Cloned => cloned += 1,
             _ => migrated += 1,
         }

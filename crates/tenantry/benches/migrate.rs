@@ -219,6 +219,19 @@ async fn measure(n: usize, dir: &Path) {
     row("create at version 10, by clone", n, started.elapsed(), Some(psql_create));
     cloning.close();
 
+    // The same, four tenants at a time (`tenantry create --jobs 4`, the demo).
+    let parallel_db = fresh_database(&format!("bench_clone_parallel_{n}")).await;
+    let parallel = Tenantry::connect(config_with_template(&parallel_db.url(), dir)).await.expect("connects");
+    let parallel_migrator = Migrator::new(&parallel, MigrationSource::load(dir).expect("loads"));
+    parallel_migrator.run(&RunOptions::default()).await.expect("migrates the template");
+    let tenants: Vec<_> = names.iter().map(|name| parallel.tenant(name).expect("valid")).collect();
+    let started = Instant::now();
+    for result in parallel_migrator.create_many(&tenants, &CreateOptions::default(), 4).await {
+        assert_eq!(result.expect("creates").method, CreateMethod::Cloned);
+    }
+    row("create at version 10, by clone, 4 at a time", n, started.elapsed(), Some(psql_create));
+    parallel.close();
+
     // Roll back 10 → 8.
     let psql_down = psql(&psql_db.url(), &psql_script(&names, &[(10, false), (9, false)], false));
     let started = Instant::now();

@@ -636,3 +636,27 @@ async fn create_clones_a_current_template_and_falls_back_saying_why() {
     let after = tenantry.tenant("after").expect("valid");
     assert_eq!(migrator.create(&after, &CreateOptions::default()).await.expect("creates").method, CreateMethod::Cloned);
 }
+
+#[tokio::test]
+async fn create_many_works_in_parallel_and_isolates_failures() {
+    let db = test_database("migrate_create_many").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    migrator.run(&RunOptions::default()).await.expect("migrates the template");
+    tenantry.create(&tenantry.tenant("taken").expect("valid")).await.expect("creates");
+    let names = ["n1", "n2", "taken", "n3", "n4", "n5"].map(|n| tenantry.tenant(n).expect("valid"));
+    let results = migrator.create_many(&names, &CreateOptions::default(), 3).await;
+    assert_eq!(results.len(), 6);
+    for (name, result) in names.iter().zip(&results) {
+        match (name.as_str(), result) {
+            ("taken", Err(tenantry::Error::TenantExists { .. })) => {}
+            (_, Ok(report)) => {
+                assert_eq!(&report.tenant, name, "results keep the order given");
+                assert_eq!(report.method, CreateMethod::Cloned);
+            }
+            (name, other) => panic!("{name}: {other:?}"),
+        }
+    }
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.current_tenants(), 5, "the five new tenants are current; `taken` has no migrations: {status}");
+}

@@ -62,8 +62,8 @@ pub(crate) async fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::New { description, shared, irreversible } => {
             project::new(&context, description, *shared, *irreversible)
         }
-        Command::Create { tenants, no_clone, no_seed, .. } => {
-            tenants::create(&mut context, tenants, !*no_clone, !*no_seed).await
+        Command::Create { tenants, no_clone, no_seed, jobs, .. } => {
+            tenants::create(&mut context, tenants, !*no_clone, !*no_seed, jobs.map(usize::from)).await
         }
         Command::Drop { tenants, force } => tenants::drop(&mut context, tenants, *force).await,
         Command::Rename { old, new } => tenants::rename(&mut context, old, new).await,

@@ -9,14 +9,30 @@ use super::{tenant_names, usage, Context};
 use crate::exit::Exit;
 
 /// `tenantry create <tenant>…`: each at the latest version (clone of the template, or
-/// migrations), with the seed file.
-pub(crate) async fn create(context: &mut Context, names: &[String], clone: bool, seed: bool) -> anyhow::Result<Exit> {
+/// migrations), with the seed file, up to `jobs` at a time. Every tenant is tried; the first
+/// failure decides the exit status.
+pub(crate) async fn create(
+    context: &mut Context,
+    names: &[String],
+    clone: bool,
+    seed: bool,
+    jobs: Option<usize>,
+) -> anyhow::Result<Exit> {
     let migrator = context.migrator().await?;
     let tenants = tenant_names(migrator.tenantry(), names)?;
-    let options = CreateOptions { clone, seed };
+    let jobs = jobs.unwrap_or(migrator.tenantry().config().migrations.jobs);
+    let results = migrator.create_many(&tenants, &CreateOptions { clone, seed }, jobs).await;
     let mut created = Vec::new();
-    for tenant in &tenants {
-        let report = migrator.create(tenant, &options).await?;
+    let mut first_error = None;
+    for (tenant, result) in tenants.iter().zip(results) {
+        let report = match result {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("{}", context.output.red(&format!("{tenant}: {error}")));
+                first_error.get_or_insert(error);
+                continue;
+            }
+        };
         let how = match &report.method {
             CreateMethod::Cloned => "cloned from the template".to_owned(),
             CreateMethod::Migrated { why_not_cloned: Some(why) } => format!("by migrations ({why})"),
@@ -32,8 +48,12 @@ pub(crate) async fn create(context: &mut Context, names: &[String], clone: bool,
             "seeded": report.seeded,
         }));
     }
-    context.output.document(&json!({ "status": "succeeded", "created": created }));
-    Ok(Exit::Success)
+    let status = if first_error.is_some() { "failed" } else { "succeeded" };
+    context.output.document(&json!({ "status": status, "created": created }));
+    match first_error {
+        Some(error) => Err(error.into()),
+        None => Ok(Exit::Success),
+    }
 }
 
 /// `tenantry drop <tenant>…`: asks on a terminal; without one, needs `--force`.

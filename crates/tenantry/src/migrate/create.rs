@@ -123,6 +123,20 @@ impl CreateHook for MigrateNewTenant<'_> {
 }
 
 impl Migrator {
+    /// Creates `tenants` like [`create`](Self::create), up to `jobs` at a time, each in its own
+    /// transaction: one result per tenant, in the order given. A failure never stops the others.
+    /// Creation is DDL-bound (catalog inserts, index builds), so parallel workers help even when
+    /// every tenant is cloned from the same template.
+    pub async fn create_many(
+        &self,
+        tenants: &[TenantName],
+        options: &CreateOptions,
+        jobs: usize,
+    ) -> Vec<Result<CreateReport, Error>> {
+        use futures_util::stream::{self, StreamExt};
+        stream::iter(tenants.iter().map(|tenant| self.create(tenant, options))).buffered(jobs.max(1)).collect().await
+    }
+
     /// Creates `tenant` at the latest version, with the seed file (`migrations.seed_file`).
     ///
     /// Fast path: when the template schema is at the latest version and holds only objects
