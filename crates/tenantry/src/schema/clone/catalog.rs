@@ -174,7 +174,13 @@ impl Catalog {
             })
         })?;
         let views = each(&query(client, queries::VIEWS, schema).await?, |c| {
-            Ok(View { oid: c.next()?, name: c.next()?, definition: c.next()? })
+            Ok(View {
+                oid: c.next()?,
+                name: c.next()?,
+                definition: c.next()?,
+                materialized: c.next()?,
+                populated: c.next()?,
+            })
         })?;
         let triggers = each(&query(client, queries::TRIGGERS, schema).await?, |c| {
             Ok(Trigger {

@@ -66,6 +66,49 @@ pub(crate) fn column_definition(column: &Column, identity: Option<&Sequence>) ->
     sql
 }
 
+/// What pg_dump emits after `CREATE TABLE` (or `CREATE MATERIALIZED VIEW`) for a column whose
+/// statistics target, storage, compression or options are not the defaults: one
+/// `ALTER <keyword> "relation" ALTER COLUMN "column" …` each. An option's value is passed as a
+/// string literal, which PostgreSQL parses as it parses the bare value (the stored text is the
+/// same, so pg_dump prints the same).
+pub(crate) fn column_properties(keyword: &str, relation: &str, column: &Column) -> Vec<String> {
+    let alter = format!("ALTER {keyword} {} ALTER COLUMN {}", quote_ident(relation), quote_ident(&column.name));
+    let mut statements = Vec::new();
+    if column.statistics != -1 {
+        statements.push(format!("{alter} SET STATISTICS {}", column.statistics));
+    }
+    let storage = match column.storage.as_str() {
+        "p" => Some("PLAIN"),
+        "e" => Some("EXTERNAL"),
+        "m" => Some("MAIN"),
+        "x" => Some("EXTENDED"),
+        _ => None,
+    };
+    if let Some(storage) = storage {
+        statements.push(format!("{alter} SET STORAGE {storage}"));
+    }
+    let compression = match column.compression.as_str() {
+        "p" => Some("pglz"),
+        "l" => Some("lz4"),
+        _ => None,
+    };
+    if let Some(compression) = compression {
+        statements.push(format!("{alter} SET COMPRESSION {compression}"));
+    }
+    if !column.options.is_empty() {
+        let options: Vec<String> = column
+            .options
+            .iter()
+            .map(|option| {
+                let (name, value) = option.split_once('=').unwrap_or((option.as_str(), ""));
+                format!("{} = {}", quote_ident(name), quote_literal(value))
+            })
+            .collect();
+        statements.push(format!("{alter} SET ({})", options.join(", ")));
+    }
+    statements
+}
+
 /// `CREATE TABLE "name" (<column definitions>)`.
 pub(crate) fn create_table(name: &str, columns: &[String]) -> String {
     format!("CREATE TABLE {} ({})", quote_ident(name), columns.join(", "))
@@ -114,6 +157,21 @@ pub(crate) fn set_sequence(sequence: &str, last_value: i64, is_called: bool) -> 
 /// `CREATE VIEW "name" AS <query>`.
 pub(crate) fn create_view(name: &str, query: &str) -> String {
     format!("CREATE VIEW {} AS{}{query}", quote_ident(name), if query.starts_with(' ') { "" } else { " " })
+}
+
+/// `CREATE MATERIALIZED VIEW "name" AS <query> WITH NO DATA`, as pg_dump creates one; the
+/// script refreshes it at its end when the template's holds data.
+pub(crate) fn create_materialized_view(name: &str, query: &str) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW {} AS{}{query} WITH NO DATA",
+        quote_ident(name),
+        if query.starts_with(' ') { "" } else { " " }
+    )
+}
+
+/// `REFRESH MATERIALIZED VIEW "name"`.
+pub(crate) fn refresh_materialized_view(name: &str) -> String {
+    format!("REFRESH MATERIALIZED VIEW {}", quote_ident(name))
 }
 
 /// `COMMENT ON <target> IS '<text>'`.
@@ -172,10 +230,10 @@ mod tests {
             default: None,
             identity_kind: "a".into(),
             generated: String::new(),
-            statistics: false,
-            storage: false,
-            compression: false,
-            options: false,
+            statistics: -1,
+            storage: String::new(),
+            compression: String::new(),
+            options: Vec::new(),
             acl: false,
             template_type: false,
         };

@@ -97,10 +97,14 @@ pub(crate) struct Column {
     pub(crate) identity_kind: String,
     /// `attgenerated`: empty or `s` (STORED).
     pub(crate) generated: String,
-    pub(crate) statistics: bool,
-    pub(crate) storage: bool,
-    pub(crate) compression: bool,
-    pub(crate) options: bool,
+    /// `attstattarget`; `-1` for the default.
+    pub(crate) statistics: i32,
+    /// `attstorage` when it is not the type's own (`p`, `e`, `m`, `x`), else empty.
+    pub(crate) storage: String,
+    /// `attcompression`: empty (the default), `p` (pglz) or `l` (lz4).
+    pub(crate) compression: String,
+    /// `attoptions` (`n_distinct=5`, …), without the server's own `pg_attver=<n>`.
+    pub(crate) options: Vec<String>,
     pub(crate) acl: bool,
     /// Whether the type, or its element type, is one of the template's (an enum, a row type).
     pub(crate) template_type: bool,
@@ -177,12 +181,15 @@ pub(crate) struct Function {
     pub(crate) default_acl: bool,
 }
 
-/// A view.
+/// A view or materialized view.
 #[derive(Debug)]
 pub(crate) struct View {
     pub(crate) oid: u32,
     pub(crate) name: String,
     pub(crate) definition: String,
+    pub(crate) materialized: bool,
+    /// For a materialized view: whether it holds data (it was created or refreshed with data).
+    pub(crate) populated: bool,
 }
 
 /// A user trigger.

@@ -56,6 +56,9 @@ struct Plan<'a> {
     catalog: &'a Catalog,
     items: Vec<Item>,
     keys: HashMap<ObjectKey, usize>,
+    /// `REFRESH MATERIALIZED VIEW` of the template's populated materialized views, with the
+    /// item that creates each: run after every other statement (see `into_statements`).
+    refreshes: Vec<(usize, String)>,
 }
 
 /// The script's statements for `catalog`, in an order that satisfies every dependency.
@@ -64,11 +67,12 @@ pub(crate) fn statements(
     catalog: &Catalog,
     copy_data_of: &[&str],
 ) -> Result<Vec<String>, Unsupported> {
-    let mut plan = Plan { schema, catalog, items: Vec::new(), keys: HashMap::new() };
+    let mut plan = Plan { schema, catalog, items: Vec::new(), keys: HashMap::new(), refreshes: Vec::new() };
     plan.types_and_sequences();
     plan.tables(copy_data_of)?;
-    plan.constraints_and_indexes()?;
+    // Views before indexes: a materialized view's indexes need its item.
     plan.routines_views_and_triggers()?;
+    plan.constraints_and_indexes()?;
     plan.sequence_links()?;
     plan.comments()?;
     plan.dependencies();
@@ -141,6 +145,11 @@ impl<'a> Plan<'a> {
             }
             let sql = ddl::create_table(&table.name, &definitions);
             let item = self.push(Step::Table, Some((CatalogKind::Class, table.oid)), &table.identity, sql, vec![]);
+            for column in &columns {
+                for sql in ddl::column_properties("TABLE", &table.name, column) {
+                    self.push(Step::Table, None, &column.identity, sql, vec![item]);
+                }
+            }
             for sequence in identity_sequences {
                 self.keys.insert((CatalogKind::Class, sequence), item);
             }
@@ -199,9 +208,23 @@ impl<'a> Plan<'a> {
             self.push(Step::Function, Some((CatalogKind::Proc, function.oid)), &function.identity, sql, vec![]);
         }
         for view in &self.catalog.views {
-            let sql = ddl::create_view(&view.name, view_query(&view.definition));
             let identity = self.relation(view.oid).map_or(view.name.as_str(), |r| r.identity.as_str());
-            self.push(Step::View, Some((CatalogKind::Class, view.oid)), identity, sql, vec![]);
+            if !view.materialized {
+                let sql = ddl::create_view(&view.name, view_query(&view.definition));
+                self.push(Step::View, Some((CatalogKind::Class, view.oid)), identity, sql, vec![]);
+                continue;
+            }
+            let sql = ddl::create_materialized_view(&view.name, view_query(&view.definition));
+            let item = self.push(Step::View, Some((CatalogKind::Class, view.oid)), identity, sql, vec![]);
+            let columns = self.catalog.columns.iter().filter(|column| column.relation == view.oid);
+            for column in columns {
+                for sql in ddl::column_properties("MATERIALIZED VIEW", &view.name, column) {
+                    self.push(Step::View, None, &column.identity, sql, vec![item]);
+                }
+            }
+            if view.populated {
+                self.refreshes.push((item, ddl::refresh_materialized_view(&view.name)));
+            }
         }
         for trigger in &self.catalog.triggers {
             let (table_item, table) = self.relation_item(trigger.table, "trigger")?;
@@ -268,10 +291,10 @@ impl<'a> Plan<'a> {
                 let relation = self.relation(oid)?;
                 let name = quote_ident(&relation.name);
                 match (relation.relkind.as_str(), sub_id) {
-                    ("r" | "v", 0) => {
-                        Some(format!("{} {name}", if relation.relkind == "r" { "TABLE" } else { "VIEW" }))
-                    }
-                    ("r" | "v", number) => {
+                    ("r", 0) => Some(format!("TABLE {name}")),
+                    ("v", 0) => Some(format!("VIEW {name}")),
+                    ("m", 0) => Some(format!("MATERIALIZED VIEW {name}")),
+                    ("r" | "v" | "m", number) => {
                         let column = catalog_facts.columns.iter().find(|c| c.relation == oid && c.number == number)?;
                         Some(format!("COLUMN {name}.{}", quote_ident(&column.name)))
                     }
@@ -330,7 +353,17 @@ impl<'a> Plan<'a> {
         if has_routines {
             statements.push("SET LOCAL check_function_bodies = off".to_owned());
         }
-        statements.extend(ordered.into_iter().map(|index| self.items[index].sql.clone()));
+        // A materialized view's query may call routines, whose bodies are not
+        // dependency-tracked, and read the copied rows: every refresh waits for the whole
+        // script, in creation order (a materialized view over another comes after it).
+        let mut refreshes = Vec::with_capacity(self.refreshes.len());
+        for index in ordered {
+            statements.push(self.items[index].sql.clone());
+            if let Some((_, sql)) = self.refreshes.iter().find(|(item, _)| *item == index) {
+                refreshes.push(sql.clone());
+            }
+        }
+        statements.extend(refreshes);
         if has_routines {
             statements.push("SET LOCAL check_function_bodies TO DEFAULT".to_owned());
         }

@@ -58,7 +58,7 @@ pub(crate) fn census() -> String {
                (SELECT CASE WHEN t.tgisinternal THEN 'internal' ELSE 'user' END \
                 FROM pg_catalog.pg_trigger t WHERE t.oid = m.objid) \
              WHEN 'pg_catalog.pg_rewrite'::pg_catalog.regclass THEN \
-               (SELECT CASE WHEN r.rulename = '_RETURN' AND c.relkind = 'v' THEN 'view' ELSE 'rule' END \
+               (SELECT CASE WHEN r.rulename = '_RETURN' AND c.relkind IN ('v', 'm') THEN 'view' ELSE 'rule' END \
                 FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
                 WHERE r.oid = m.objid) \
              WHEN 'pg_catalog.pg_attrdef'::pg_catalog.regclass THEN \
@@ -140,8 +140,13 @@ pub(crate) const RELATIONS: &str = "SELECT c.oid, c.relname::text, c.relkind::te
      FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam \
      WHERE c.relnamespace = $1 ORDER BY c.relname";
 
-/// Columns of the template's tables, views and indexes, in `attnum` order, without dropped
-/// columns. The collation is named only when it is not the type's default, as pg_dump does.
+/// Columns of the template's tables, views, materialized views and indexes, in `attnum` order,
+/// without dropped columns. The collation is named only when it is not the type's default, as
+/// pg_dump does, and so are the statistics target (`-1`: the default), the storage (empty: the
+/// type's) and compression (empty: the default). The options leave out `pg_attver=<n>`, which
+/// PostgreSQL 15.20 (Debian's `15.20-0+deb12u1`) stores on every column it creates: a
+/// server-internal stamp that pg_dump 15.20 filters out the same way (its column query keeps
+/// `attoptions` whose first characters are not `pg_attver=`; see docs/migrations.md).
 /// The last column says whether the type (or its element type) is one of the template's.
 pub(crate) const COLUMNS: &str = "SELECT a.attrelid, a.attnum::int, a.attname::text, \
        (pg_catalog.pg_identify_object('pg_catalog.pg_class'::pg_catalog.regclass, a.attrelid, a.attnum)).identity, \
@@ -151,15 +156,17 @@ pub(crate) const COLUMNS: &str = "SELECT a.attrelid, a.attnum::int, a.attname::t
           FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace \
           WHERE co.oid = a.attcollation) END, \
        a.attnotnull, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), a.attidentity::text, a.attgenerated::text, \
-       coalesce(a.attstattarget::int, -1) <> -1, a.attstorage <> t.typstorage, a.attcompression <> '', \
-       a.attoptions IS NOT NULL, coalesce(pg_catalog.cardinality(a.attacl), 0) > 0, \
+       coalesce(a.attstattarget::int, -1), \
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text ELSE '' END, a.attcompression::text, \
+       ARRAY(SELECT o FROM pg_catalog.unnest(a.attoptions) o WHERE pg_catalog.substr(o, 1, 10) <> 'pg_attver='), \
+       coalesce(pg_catalog.cardinality(a.attacl), 0) > 0, \
        t.typnamespace = $1 OR coalesce(e.typnamespace = $1, false) \
      FROM pg_catalog.pg_attribute a \
      JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
      JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
      LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND e.typarray = t.oid \
      LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-     WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'v', 'i') AND a.attnum > 0 AND NOT a.attisdropped \
+     WHERE c.relnamespace = $1 AND c.relkind IN ('r', 'v', 'm', 'i') AND a.attnum > 0 AND NOT a.attisdropped \
      ORDER BY a.attrelid, a.attnum";
 
 /// Sequences with their options and the column that owns them (`a`: `OWNED BY`, `i`: identity).
@@ -219,9 +226,11 @@ pub(crate) const FUNCTIONS: &str = "SELECT p.oid, p.proname::text, p.prokind::te
      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
      WHERE p.pronamespace = $1 ORDER BY p.proname, p.oid";
 
-/// Views and their defining queries.
-pub(crate) const VIEWS: &str = "SELECT c.oid, c.relname::text, pg_catalog.pg_get_viewdef(c.oid) \
-     FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind = 'v' ORDER BY c.relname";
+/// Views and materialized views, their defining queries, and whether a materialized view holds
+/// data (`relispopulated`: false after `WITH NO DATA`, until a `REFRESH`).
+pub(crate) const VIEWS: &str = "SELECT c.oid, c.relname::text, pg_catalog.pg_get_viewdef(c.oid), \
+       c.relkind = 'm', c.relispopulated \
+     FROM pg_catalog.pg_class c WHERE c.relnamespace = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname";
 
 /// User triggers (not the internal ones behind foreign keys), with what `pg_get_triggerdef`
 /// prints before the table name, which it always schema-qualifies when not pretty-printing.

@@ -77,9 +77,9 @@ fn unsupported_kind(member: &Member) -> Option<String> {
     let detail = member.detail.as_str();
     let kind = match member.catalog.as_str() {
         "pg_class" => match detail {
-            // Tables, sequences, views, indexes, and the TOAST table and index of a table.
-            "r" | "S" | "v" | "i" | "toast" => return None,
-            "m" => "materialized view",
+            // Tables, sequences, views, materialized views, indexes, and the TOAST table and
+            // index of a table or materialized view.
+            "r" | "S" | "v" | "m" | "i" | "toast" => return None,
             "p" => "partitioned table",
             "I" => "partitioned index",
             "f" => "foreign table",
@@ -136,11 +136,19 @@ pub(crate) fn check_catalog(schema: &Schema, catalog: &Catalog, copy_data_of: &[
             .map_err(|kind| Unsupported::new(kind, &relation.identity))?;
     }
     for column in &catalog.columns {
+        // A table's or materialized view's column properties are copied (`ALTER … ALTER COLUMN`,
+        // as pg_dump emits them); an index's or a view's are not.
+        let copied = catalog
+            .relations
+            .iter()
+            .any(|relation| relation.oid == column.relation && matches!(relation.relkind.as_str(), "r" | "m"));
         let problems = [
-            (column.statistics, "column statistics target"),
-            (column.storage, "column storage"),
-            (column.compression, "column compression"),
-            (column.options, "column options"),
+            (!copied && column.statistics != -1, "column statistics target"),
+            (!copied && !column.storage.is_empty(), "column storage"),
+            (!copied && !column.compression.is_empty(), "column compression"),
+            (!copied && !column.options.is_empty(), "column options"),
+            (!matches!(column.storage.as_str(), "" | "p" | "e" | "m" | "x"), "column storage"),
+            (!matches!(column.compression.as_str(), "" | "p" | "l"), "column compression"),
             (column.acl, "column privileges"),
             (!matches!(column.identity_kind.as_str(), "" | "a" | "d"), "identity kind"),
             (!matches!(column.generated.as_str(), "" | "s"), "generated column kind"),
@@ -200,7 +208,7 @@ fn check_relation(
 ) -> Result<(), &'static str> {
     let table = relation.relkind == "r";
     // The census refused these already; a second fence on the relations actually read.
-    if !matches!(relation.relkind.as_str(), "r" | "S" | "v" | "i") {
+    if !matches!(relation.relkind.as_str(), "r" | "S" | "v" | "m" | "i") {
         return Err("relation kind");
     }
     check_owner(schema, &relation.owner, relation.default_acl)?;
@@ -221,7 +229,7 @@ fn check_relation(
         (relation.row_security, "row-level security"),
         (relation.typed_or_partition || relation.inherits, "table inheritance, partition or typed table"),
         (table && relation.replica_identity != "d", "replica identity"),
-        (table && relation.access_method != "heap", "table access method"),
+        (matches!(relation.relkind.as_str(), "r" | "m") && relation.access_method != "heap", "table access method"),
         (
             table && relation.has_rows && !copy_data_of.contains(&relation.name.as_str()),
             "rows in a table that is cloned empty",
