@@ -78,7 +78,7 @@ pub use crate::body::ScopedBody;
 pub use crate::error::{BoxError, Error};
 #[cfg(feature = "axum")]
 pub use crate::extract::{Tenant, TenantRejection, TenantTx};
-pub use crate::forwarded::{PeerAddr, TrustedProxies};
+pub use crate::forwarded::{ForwardedHeader, ForwardedProblem, PeerAddr, TrustedProxies};
 pub use crate::future::ResponseFuture;
 pub use crate::layer::ResolveTenantLayer;
 pub use crate::policy::{DefaultRejection, NoTenant, OnRejection};

@@ -20,7 +20,7 @@ use http::request::Parts;
 
 use super::resolution::Resolution;
 use crate::error::Error;
-use crate::forwarded::TrustedProxies;
+use crate::forwarded::{ForwardedProblem, TrustedProxies};
 
 /// DNS limit on a whole name (RFC 1035 §2.3.4), without the trailing dot.
 pub const MAX_HOST_BYTES: usize = 253;
@@ -57,6 +57,15 @@ pub enum Malformed {
     /// A host holding `_`, which cannot be told apart from a `.` once mapped to a schema name
     /// (the [`Host`](crate::resolve::Host) resolver maps dots to underscores).
     Underscore,
+    /// The forwarded header a trusted proxy sent breaks its grammar (see
+    /// [`TrustedProxies`](crate::TrustedProxies)). Only entries a trusted hop appended are
+    /// parsed, so this is the proxy's configuration to fix, not a client's doing.
+    Forwarded {
+        /// `Forwarded` or `X-Forwarded-Host`.
+        header: &'static str,
+        /// What is wrong with it.
+        problem: ForwardedProblem,
+    },
 }
 
 impl fmt::Display for Malformed {
@@ -73,6 +82,12 @@ impl fmt::Display for Malformed {
             Self::InvalidPort => f.write_str("the port is not a number from 0 to 65535"),
             Self::InvalidAddress => f.write_str("the host ends in a number but is not an IPv4 address"),
             Self::Underscore => f.write_str("the host holds `_`, which this resolver cannot map unambiguously"),
+            Self::Forwarded { header, problem } => {
+                write!(
+                    f,
+                    "the {header} header from a trusted proxy is malformed: {problem}; check the proxy's configuration"
+                )
+            }
         }
     }
 }
@@ -191,8 +206,9 @@ impl HostSource {
         Self::default()
     }
 
-    /// The `Forwarded: host=` or `X-Forwarded-Host` header when the connection comes from one
-    /// of `proxies` (see [`TrustedProxies`]), else the request's own host.
+    /// The forwarded host when the connection comes from one of `proxies`, read from the one
+    /// header they write (see [`TrustedProxies`] and
+    /// [`ForwardedHeader`](crate::ForwardedHeader)), else the request's own host.
     pub fn forwarded(proxies: TrustedProxies) -> Self {
         Self { trusted: Some(proxies) }
     }
@@ -204,7 +220,7 @@ impl HostSource {
     pub fn host(&self, parts: &Parts) -> Result<RequestHost, Malformed> {
         if let Some(proxies) = &self.trusted {
             if let Some(forwarded) = proxies.forwarded_host(parts)? {
-                return normalise(forwarded);
+                return normalise(&forwarded);
             }
         }
         normalise(raw_host(parts)?)

@@ -32,6 +32,7 @@ mod suffix;
 #[cfg(test)]
 mod testing;
 
+pub use crate::forwarded::ForwardedProblem;
 pub use cached::{Cached, Lookup};
 pub use chain::{Chain, ChainFuture};
 pub use domain::Domain;
