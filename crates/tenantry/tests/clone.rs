@@ -177,6 +177,26 @@ fn assert_same_dump(migrated: &str, cloned: &str) {
         diff(migrated, cloned)
     );
 }
+/// Migrates `template` and a `migrated` schema with `migrations`, clones the template into
+/// `cloned` (with `shared` after it on the path), and asserts that `cloned` dumps exactly like
+/// `migrated`. Returns the script, for assertions on what it contains.
+async fn clone_like_migrated(
+    db: &TestDatabase,
+    client: &Client,
+    template: &str,
+    migrations: &[(i64, String, String)],
+    copy_data_of: &[&str],
+    shared: &[&str],
+) -> CloneScript {
+    migrate(client, template, migrations).await;
+    migrate(client, "migrated", migrations).await;
+    let script = read(client, template, copy_data_of)
+        .await
+        .unwrap_or_else(|unsupported| panic!("the template should be clonable: {unsupported}"));
+    clone_into(client, "cloned", shared, &script).await;
+    assert_same_dump(&dump(db, "migrated").await, &dump(db, "cloned").await);
+    script
+}
 
 async fn bookkeeping(client: &Client, schema: &str) -> Vec<(i64, String, Vec<u8>, String, i64)> {
     let sql = format!(
@@ -284,15 +304,9 @@ async fn clone_with_more_object_kinds_dumps_like_the_migrated_schema() {
         .await
         .expect("creates the shared schema");
     let migrations = numbered(&EXTRA, "extra");
-    migrate(&client, TEMPLATE, &migrations).await;
-    migrate(&client, "migrated", &migrations).await;
-
-    let script = read(&client, TEMPLATE, &["tenantry_migrations"]).await.expect("these kinds are clonable");
+    let script = clone_like_migrated(&db, &client, TEMPLATE, &migrations, &["tenantry_migrations"], &["shared"]).await;
     let sql = script.to_sql();
     assert!(sql.contains("REFERENCES shared.region(id)"), "the foreign key keeps pointing at `shared`:\n{script}");
-    clone_into(&client, "cloned", &["shared"], &script).await;
-
-    assert_same_dump(&dump(&db, "migrated").await, &dump(&db, "cloned").await);
     assert_eq!(bookkeeping(&client, "cloned").await, bookkeeping(&client, TEMPLATE).await);
     for schema in ["migrated", "cloned"] {
         let sequence = format!("{}.ticket_number_seq", quote_ident(schema));
@@ -370,13 +384,7 @@ async fn clone_with_quoted_names_and_routines_dumps_like_the_migrated_schema() {
     let client = raw_client(&db.url()).await;
     let template = "Tenant Template";
     let migrations = vec![(1, "quoted".to_owned(), QUOTED.to_owned())];
-    migrate(&client, template, &migrations).await;
-    migrate(&client, "migrated", &migrations).await;
-
-    let script = read(&client, template, &["tenantry_migrations", "Order Item"]).await.expect("clonable");
-    clone_into(&client, "cloned", &[], &script).await;
-
-    assert_same_dump(&dump(&db, "migrated").await, &dump(&db, "cloned").await);
+    clone_like_migrated(&db, &client, template, &migrations, &["tenantry_migrations", "Order Item"], &[]).await;
     let items = |schema: &str| format!(r#"SELECT "ID", code FROM {}."Order Item" ORDER BY 1"#, quote_ident(schema));
     let rows =
         |rows: Vec<tokio_postgres::Row>| -> Vec<(i32, String)> { rows.iter().map(|r| (r.get(0), r.get(1))).collect() };
@@ -611,16 +619,10 @@ async fn clone_of_a_real_history_dumps_like_the_migrated_schema() {
         .await
         .expect("creates the shared extensions");
     let migrations = numbered(&REAL_HISTORY, "history");
-    migrate(&client, TEMPLATE, &migrations).await;
-    migrate(&client, "migrated", &migrations).await;
-
-    let script = read(&client, TEMPLATE, &["tenantry_migrations"]).await.expect("a real history is clonable");
+    let script = clone_like_migrated(&db, &client, TEMPLATE, &migrations, &["tenantry_migrations"], &["shared"]).await;
     let sql = script.to_sql();
     assert!(sql.contains("REFRESH MATERIALIZED VIEW \"balance_summary\""), "populated as migrated:\n{script}");
     assert!(!sql.contains("REFRESH MATERIALIZED VIEW \"migration_log\""), "left WITH NO DATA:\n{script}");
-    clone_into(&client, "cloned", &["shared"], &script).await;
-
-    assert_same_dump(&dump(&db, "migrated").await, &dump(&db, "cloned").await);
     assert_eq!(bookkeeping(&client, "cloned").await, bookkeeping(&client, TEMPLATE).await);
     let populated = "SELECT c.relname::text, c.relispopulated FROM pg_catalog.pg_class c \
          WHERE c.relnamespace = $1::text::regnamespace AND c.relkind = 'm' ORDER BY 1";
