@@ -82,7 +82,7 @@ pub(crate) fn classify(error: &anyhow::Error) -> Exit {
 fn classify_tenantry(error: &tenantry::Error) -> Exit {
     use tenantry::Error as E;
     match error {
-        E::Connect { .. } | E::Pool { .. } | E::MigrationRunLocked => Exit::Unavailable,
+        E::Connect { .. } | E::Pool { .. } | E::MigrationRunLocked | E::TenantBusy { .. } => Exit::Unavailable,
         E::InvalidTenantName { .. }
         | E::TenantNotFound { .. }
         | E::TenantExists { .. }

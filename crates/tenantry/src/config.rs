@@ -124,7 +124,8 @@ pub struct MigrationsConfig {
     pub directory: PathBuf,
     /// Tenants migrated in parallel, one connection each. Default 4. Env: `TENANTRY_JOBS`.
     pub jobs: usize,
-    /// `lock_timeout` for migration statements. Default 5000. Env: `TENANTRY_LOCK_TIMEOUT_MS`.
+    /// `lock_timeout` for migration statements, and how long drop and rename wait for the
+    /// tenant's open transactions. Default 5000. Env: `TENANTRY_LOCK_TIMEOUT_MS`.
     pub lock_timeout_ms: u64,
     /// `statement_timeout` for migration statements; 0 for none. Default 0.
     /// Env: `TENANTRY_STATEMENT_TIMEOUT_MS`.

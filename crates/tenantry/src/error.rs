@@ -44,6 +44,22 @@ pub enum Error {
         schema: String,
     },
 
+    /// Drop or rename gave up waiting for the tenant's open transactions and sessions (they hold
+    /// its existence lock: docs/context.md).
+    #[error(
+        "tenant `{tenant}` is in use: its open transactions or sessions did not finish within \
+         {waited_ms} ms, so it was not {action}; retry when traffic is lower, or raise \
+         `migrations.lock_timeout_ms`"
+    )]
+    TenantBusy {
+        /// The tenant's name.
+        tenant: String,
+        /// What was not done: `dropped` or `renamed`.
+        action: &'static str,
+        /// How long it waited (`migrations.lock_timeout_ms`).
+        waited_ms: u64,
+    },
+
     /// The configuration file could not be read.
     #[error("cannot read the configuration file {}: {source}", path.display())]
     ConfigRead {

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 
 use crate::error::Error;
 use crate::name::TenantName;
+use crate::schema::statements::Prelude;
 use crate::Tenantry;
 
 /// `options` with sqlx's statement cache disabled, as tenant-switching pools need.
@@ -61,7 +62,10 @@ impl Tenantry {
         pool: &PgPool,
         tenant: Option<&TenantName>,
     ) -> Result<sqlx::Transaction<'static, Postgres>, Error> {
-        let begin = self.search_path(tenant).begin_sql(self.config().pool.behind_pgbouncer);
+        // An sqlx pool's connections carry no tenantry state: any of them may hold another
+        // tenant's temporary objects.
+        let prelude = Prelude { deallocate_all: self.config().pool.behind_pgbouncer, discard_temp: true };
+        let begin = self.search_path(tenant).begin_sql(prelude);
         pool.begin_with(begin).await.map_err(|source| {
             let missing = source
                 .as_database_error()

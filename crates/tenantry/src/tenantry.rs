@@ -222,27 +222,35 @@ impl Tenantry {
 
     /// Drops the tenant: `DROP SCHEMA … CASCADE` and its registry row, in one transaction.
     ///
+    /// It first waits for the tenant's open transactions and sessions to end (new ones wait for
+    /// the drop), for at most `migrations.lock_timeout_ms`.
+    ///
     /// Only tenants can be dropped: a [`TenantName`] is never the default, a shared or a
     /// system schema.
     ///
     /// # Errors
-    /// [`Error::TenantNotFound`] when the schema does not exist.
+    /// [`Error::TenantNotFound`] when the schema does not exist, [`Error::TenantBusy`] when its
+    /// transactions did not end in time.
     pub async fn drop(&self, tenant: &TenantName) -> Result<(), Error> {
         let transaction = self.transaction_in(None).await?;
-        schema::drop_schema(transaction.client(), tenant, self.inner.registry.as_ref()).await?;
+        let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
+        schema::drop_schema(transaction.client(), tenant, self.inner.registry.as_ref(), lock_timeout_ms).await?;
         transaction.commit().await?;
         self.inner.cache.remove(tenant);
         tracing::info!(tenant = %tenant, schema = tenant.schema(), "dropped tenant");
         Ok(())
     }
 
-    /// Renames the tenant (`ALTER SCHEMA … RENAME`, and its registry row).
+    /// Renames the tenant (`ALTER SCHEMA … RENAME`, and its registry row), once the open
+    /// transactions and sessions of both names have ended (as [`drop`](Self::drop)).
     ///
     /// # Errors
-    /// [`Error::TenantNotFound`] for a missing `from`, [`Error::TenantExists`] for an existing `to`.
+    /// [`Error::TenantNotFound`] for a missing `from`, [`Error::TenantExists`] for an existing
+    /// `to`, [`Error::TenantBusy`] when its transactions did not end in time.
     pub async fn rename(&self, from: &TenantName, to: &TenantName) -> Result<(), Error> {
         let transaction = self.transaction_in(None).await?;
-        schema::rename_schema(transaction.client(), from, to, self.inner.registry.as_ref()).await?;
+        let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
+        schema::rename_schema(transaction.client(), from, to, self.inner.registry.as_ref(), lock_timeout_ms).await?;
         transaction.commit().await?;
         self.inner.cache.remove(from);
         self.inner.cache.insert(to.clone());

@@ -167,7 +167,7 @@ async fn path(session: &mut tenantry::TenantSession) -> String {
 }
 
 #[tokio::test]
-async fn session_mode_sets_the_path_only_when_it_differs() {
+async fn session_mode_resets_what_the_last_borrower_changed() {
     let db = test_database("context_session").await;
     let tenantry = connect(&db, |config| config.pool.max_size = 1).await;
     let acme = create_with_marker(&tenantry, "acme").await;
@@ -175,9 +175,8 @@ async fn session_mode_sets_the_path_only_when_it_differs() {
     tenantry
         .scope(&acme, async {
             let mut session = tenantry.session().await.expect("session");
-            assert_eq!(path(&mut session).await, "acme");
-            // Behind tenantry's back (the raw client is not watched): proves the next acquire
-            // for the same tenant sends no SET.
+            assert_eq!(path(&mut session).await, "acme, pg_temp");
+            // Behind tenantry's back, through the raw client: tenantry cannot see it.
             session.client().batch_execute("SET search_path TO pg_catalog").await.expect("set");
         })
         .await
@@ -185,14 +184,14 @@ async fn session_mode_sets_the_path_only_when_it_differs() {
     tenantry
         .scope(&acme, async {
             let mut session = tenantry.session().await.expect("session");
-            assert_eq!(path(&mut session).await, "pg_catalog", "same tenant: no SET was sent");
+            assert_eq!(path(&mut session).await, "acme, pg_temp", "same tenant: the session was reset and set again");
         })
         .await
         .expect("known");
     tenantry
         .scope(&globex, async {
             let mut session = tenantry.session().await.expect("session");
-            assert_eq!(path(&mut session).await, "globex", "another tenant: SET was sent");
+            assert_eq!(path(&mut session).await, "globex, pg_temp", "another tenant");
         })
         .await
         .expect("known");

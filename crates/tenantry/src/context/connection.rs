@@ -9,13 +9,40 @@ use super::search_path::SearchPath;
 use super::statement_cache::StatementCache;
 use crate::error::Error;
 use crate::name::TenantName;
+use crate::schema::statements;
+
+/// Whose temporary objects a session may hold: `DISCARD TEMP` runs before another tenant's
+/// work (docs/context.md, "Temporary objects").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TempObjects {
+    /// None: nothing has run since the connection was opened or reset.
+    None,
+    /// Only those made by work in this tenant (`None`: the default schema).
+    Of(Option<TenantName>),
+    /// Unknown (interrupted work): discard before any tenant's work.
+    Unknown,
+}
+
+impl TempObjects {
+    /// Whether work in `tenant` must first discard the session's temporary objects.
+    pub(crate) fn must_discard_for(&self, tenant: Option<&TenantName>) -> bool {
+        match self {
+            Self::None => false,
+            Self::Of(owner) => owner.as_ref() != tenant,
+            Self::Unknown => true,
+        }
+    }
+}
 
 /// A connection plus what tenantry knows about its session.
 pub(crate) struct PgConnection {
     pub(crate) client: Client,
     statements: StatementCache,
-    /// The search path set on the session (session mode); `None` when unknown.
-    pub(crate) session_path: Option<SearchPath>,
+    /// Whose temporary objects the session may hold.
+    pub(crate) temp_objects: TempObjects,
+    /// Session mode used the connection: its session state is unknown until
+    /// [`reset_session`](Self::reset_session) has run.
+    pub(crate) needs_reset: bool,
     /// Set before any work whose end leaves the session in a known state, cleared after it:
     /// still set when the connection comes back means the work was interrupted (an error
     /// mid-way, a panic, a dropped future) and a transaction may be open.
@@ -29,7 +56,8 @@ impl PgConnection {
         Self {
             client,
             statements: StatementCache::new(statement_cache_capacity),
-            session_path: None,
+            temp_objects: TempObjects::None,
+            needs_reset: false,
             interrupted: false,
             created_at: Instant::now(),
             tenants_seen: HashSet::new(),
@@ -42,6 +70,17 @@ impl PgConnection {
                 self.tenants_seen.insert(tenant.clone());
             }
         }
+    }
+
+    /// Ends whatever the session's user left open and resets the session
+    /// ([`statements::RESET_SESSION`]), in one round trip. The connection is then as new,
+    /// but for the statement cache.
+    pub(crate) async fn reset_session(&mut self) -> Result<(), tokio_postgres::Error> {
+        self.client.batch_execute(statements::RESET_SESSION).await?;
+        self.needs_reset = false;
+        self.interrupted = false;
+        self.temp_objects = TempObjects::None;
+        Ok(())
     }
 
     pub(crate) fn tenants_seen(&self) -> usize {
@@ -106,6 +145,16 @@ impl PgConnection {
             .await
             .map_err(|err| Error::database("running statements", path.tenant().map(TenantName::as_str), err))
     }
+}
+
+/// Whether the tenant schema was present when a guarded search path was set: the last row of
+/// the message is [`statements::choose_search_path`]'s, whose first column says so.
+pub(crate) fn schema_was_present(messages: &[tokio_postgres::SimpleQueryMessage]) -> bool {
+    let last_row = messages.iter().rev().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    });
+    last_row.and_then(|row| row.get(0)) == Some("t")
 }
 
 /// Exactly one row, or an error saying how many there were.

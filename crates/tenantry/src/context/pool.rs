@@ -47,12 +47,15 @@ impl managed::Manager for Manager {
         if conn.tenants_seen() >= self.max_tenants {
             return Err(RecycleError::message("connection served its maximum number of tenants"));
         }
-        if conn.interrupted {
+        if conn.needs_reset {
+            // Session mode used it and the reset on release did not run (no runtime then).
+            conn.reset_session().await.map_err(RecycleError::Backend)?;
+        } else if conn.interrupted {
             // Whatever was interrupted may have left a transaction open; end it before anyone
             // else uses the connection. ROLLBACK outside a transaction only warns.
-            conn.session_path = None;
             conn.client.batch_execute("ROLLBACK").await.map_err(RecycleError::Backend)?;
             conn.interrupted = false;
+            conn.temp_objects = super::connection::TempObjects::Unknown;
         }
         Ok(())
     }

@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use crate::name::{NamingRules, TenantName};
-use crate::schema::statements;
+use crate::schema::statements::{self, Prelude};
 
 /// A resolved search path: the tenant's schema (or the default schema) followed by the shared
-/// schemas, plus the SQL that puts a connection into it.
+/// schemas, then `pg_temp`, plus the SQL that puts a connection into it.
+///
+/// PostgreSQL searches the session's temporary schema *first* unless the path names it
+/// (docs/context.md, "Temporary objects"): naming it last keeps a temporary table from
+/// shadowing the tenant's own table of the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchPath {
     tenant: Option<TenantName>,
@@ -20,7 +24,7 @@ impl SearchPath {
         let first = tenant.map_or(rules.default_schema(), TenantName::schema);
         let schemas: Vec<String> =
             std::iter::once(first.to_owned()).chain(rules.shared_schemas().iter().cloned()).collect();
-        let text = crate::sql::quote_ident_list(schemas.iter().map(String::as_str));
+        let text = format!("{}, pg_temp", crate::sql::quote_ident_list(schemas.iter().map(String::as_str)));
         Self { tenant: tenant.cloned(), schemas: schemas.into(), text: text.into() }
     }
 
@@ -29,40 +33,43 @@ impl SearchPath {
         self.tenant.as_ref()
     }
 
-    /// The schemas in order.
+    /// The schemas in order (without `pg_temp`).
     pub fn schemas(&self) -> &[String] {
         &self.schemas
     }
 
-    /// The path as `SET search_path TO` takes it: `"acme", "shared"`.
+    /// The path as `SET search_path TO` takes it: `"acme", "shared", pg_temp`.
     pub fn as_sql(&self) -> &str {
         &self.text
     }
 
-    pub(crate) fn begin_sql(&self, behind_pgbouncer: bool) -> String {
-        statements::begin_with_search_path(&self.schema_refs(), self.schema_to_assert(), behind_pgbouncer)
+    pub(crate) fn begin_sql(&self, prelude: Prelude) -> String {
+        statements::begin_with_search_path(&self.text, self.schema_to_guard(), prelude)
     }
 
-    pub(crate) fn set_local_sql(&self) -> String {
-        statements::set_local_search_path(&self.schema_refs())
+    pub(crate) fn set_local_sql(&self, prelude: Prelude) -> String {
+        statements::set_local_search_path(&self.text, prelude)
     }
 
-    pub(crate) fn set_session_sql(&self) -> String {
-        statements::set_session_search_path(&self.schema_refs(), self.schema_to_assert())
+    pub(crate) fn set_session_sql(&self, prelude: Prelude) -> String {
+        statements::set_session_search_path(&self.text, self.schema_to_guard(), prelude)
     }
 
-    /// The tenant schema to assert exists when the path is set, if a missing one could fall
-    /// through to another schema. PostgreSQL skips a missing schema on the search path: with
-    /// shared schemas after the tenant, the tenant's queries would then read shared tables of
-    /// the same name. Alone on the path, a missing schema leaves nothing to fall through to:
-    /// every unqualified name fails (`42P01`), so the check (about 19 µs per transaction,
-    /// docs/benchmarks.md) is skipped.
-    fn schema_to_assert(&self) -> Option<&str> {
+    /// Whether setting this path returns a row saying if the tenant schema was present
+    /// ([`statements::choose_search_path`]).
+    pub(crate) fn is_guarded(&self) -> bool {
+        self.schema_to_guard().is_some()
+    }
+
+    /// The tenant schema to guard (assert it exists, hold its existence lock) when the path is
+    /// set, if a missing one could fall through to another schema. PostgreSQL skips a missing
+    /// schema on the search path: with shared schemas after the tenant, the tenant's queries
+    /// would then read shared tables of the same name. Alone on the path (before `pg_temp`,
+    /// which holds only this tenant's own temporary objects: docs/context.md), a missing schema
+    /// leaves nothing to fall through to: every unqualified name fails (`42P01`), so the guard
+    /// (docs/benchmarks.md) is skipped.
+    fn schema_to_guard(&self) -> Option<&str> {
         self.tenant.as_ref().filter(|_| self.schemas.len() > 1).map(TenantName::schema)
-    }
-
-    fn schema_refs(&self) -> Vec<&str> {
-        self.schemas.iter().map(String::as_str).collect()
     }
 }
 
@@ -75,7 +82,9 @@ mod tests {
         let rules = NamingRules::new("public", ["shared", "ext"]).with_prefix("t_");
         let acme = rules.parse("acme").expect("valid");
         let path = SearchPath::new(&rules, Some(&acme));
-        assert_eq!(path.as_sql(), r#""t_acme", "shared", "ext""#);
-        assert_eq!(SearchPath::new(&rules, None).as_sql(), r#""public", "shared", "ext""#);
+        assert_eq!(path.as_sql(), r#""t_acme", "shared", "ext", pg_temp"#);
+        assert_eq!(SearchPath::new(&rules, None).as_sql(), r#""public", "shared", "ext", pg_temp"#);
+        assert!(SearchPath::new(&rules, Some(&acme)).is_guarded());
+        assert!(!SearchPath::new(&NamingRules::new("public", Vec::<String>::new()), Some(&acme)).is_guarded());
     }
 }

@@ -1,14 +1,17 @@
 //! Session mode: the search path is `SET` on the session when a connection is acquired.
 //!
 //! For work that cannot run in a transaction (`CREATE INDEX CONCURRENTLY`, `VACUUM`) or long
-//! read-only sessions. The `SET` is sent only when the connection's path differs from the one
-//! wanted, so a pool that keeps serving one tenant pays nothing. What makes it safe:
-//! - the `SET` and the tenant-exists assertion are one implicit transaction: both or neither;
-//! - it is never sent while a transaction may be open (a connection that comes back
-//!   interrupted is rolled back first), so no later ROLLBACK can undo it;
-//! - any interruption (error mid-way, panic, dropped future) or a transaction the caller
-//!   opened by hand marks the path unknown, and the next borrower sets it again.
+//! read-only sessions. What makes it safe:
+//! - the `SET`, the tenant's existence lock (held until the session ends, so the tenant is not
+//!   dropped or renamed under it) and the check that the schema exists are one message
+//!   (`crates/tenantry/src/schema/statements.rs`);
+//! - whatever the session's user changed, however (`SET` in a `DO` block or a function,
+//!   `SET ROLE`, `SET SESSION AUTHORIZATION`, a transaction left open, `PREPARE`, temporary
+//!   tables, advisory locks), is reset when the session is released, before the connection
+//!   serves anyone else ([`statements::RESET_SESSION`](crate::schema::statements::RESET_SESSION)).
+//!   tenantry does not try to tell from the SQL what it changed.
 //!
+//! A session costs two round trips more than a transaction: the `SET` and the reset.
 //! Not safe behind PgBouncer in transaction pooling: there, use transactions.
 
 use deadpool::managed::Object;
@@ -16,41 +19,49 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::connection::{at_most_one, exactly_one};
+use super::connection::{at_most_one, exactly_one, schema_was_present};
 use super::pool::Manager;
 use super::search_path::SearchPath;
 use crate::error::Error;
 use crate::name::TenantName;
+use crate::schema::statements::Prelude;
 
 /// A pooled connection whose session search path is the tenant's (or the default).
 ///
 /// Get one from [`Tenantry::session`](crate::Tenantry::session). Statements run in autocommit;
 /// for a transaction use [`Tenantry::transaction`](crate::Tenantry::transaction).
 pub struct TenantSession {
-    conn: Object<Manager>,
+    /// `None` only once dropped.
+    conn: Option<Object<Manager>>,
     path: SearchPath,
 }
 
 impl TenantSession {
     pub(crate) async fn acquire(mut conn: Object<Manager>, path: SearchPath) -> Result<Self, Error> {
         conn.note_tenant(path.tenant());
-        if conn.session_path.as_ref() != Some(&path) {
-            conn.interrupted = true;
-            conn.session_path = None;
-            conn.client.batch_execute(&path.set_session_sql()).await.map_err(|err| {
-                match (err.code(), path.tenant()) {
-                    (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => {
-                        crate::schema::not_found(tenant)
-                    }
-                    (_, tenant) => {
-                        Error::database("setting the session search path", tenant.map(TenantName::as_str), err)
-                    }
-                }
-            })?;
-            conn.session_path = Some(path.clone());
-            conn.interrupted = false;
+        conn.needs_reset = true;
+        let prelude =
+            Prelude { deallocate_all: false, discard_temp: conn.temp_objects.must_discard_for(path.tenant()) };
+        let sql = path.set_session_sql(prelude);
+        // From here on, dropping `session` resets the connection, whatever fails.
+        let mut session = Self { conn: Some(conn), path };
+        let tenant = session.path.tenant().cloned();
+        let tenant = tenant.as_ref();
+        let messages = session.conn().client.simple_query(&sql).await.map_err(|err| match (err.code(), tenant) {
+            (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => crate::schema::not_found(tenant),
+            (_, tenant) => Error::database("setting the session search path", tenant.map(TenantName::as_str), err),
+        })?;
+        if let (false, Some(tenant)) = (!session.path.is_guarded() || schema_was_present(&messages), tenant) {
+            return Err(crate::schema::not_found(tenant));
         }
-        Ok(Self { conn, path })
+        Ok(session)
+    }
+
+    fn conn(&mut self) -> &mut Object<Manager> {
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a dropped session cannot be used"),
+        }
     }
 
     /// The tenant of this session; `None` for the default schema.
@@ -63,10 +74,8 @@ impl TenantSession {
     /// # Errors
     /// [`Error::Database`].
     pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        self.guard(sql);
-        let result = self.conn.query(&self.path, sql, params).await;
-        self.settle(sql);
-        result
+        let path = self.path.clone();
+        self.conn().query(&path, sql, params).await
     }
 
     /// Runs a statement that returns exactly one row.
@@ -92,10 +101,8 @@ impl TenantSession {
     /// # Errors
     /// [`Error::Database`].
     pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
-        self.guard(sql);
-        let result = self.conn.execute(&self.path, sql, params).await;
-        self.settle(sql);
-        result
+        let path = self.path.clone();
+        self.conn().execute(&path, sql, params).await
     }
 
     /// Runs statements separated by `;` in one round trip (an implicit transaction).
@@ -103,10 +110,8 @@ impl TenantSession {
     /// # Errors
     /// [`Error::Database`].
     pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
-        self.guard(sql);
-        let result = self.conn.batch_execute(&self.path, sql).await;
-        self.settle(sql);
-        result
+        let path = self.path.clone();
+        self.conn().batch_execute(&path, sql).await
     }
 
     /// The prepared statement for `sql` in this tenant, from the connection's cache.
@@ -114,68 +119,39 @@ impl TenantSession {
     /// # Errors
     /// [`Error::Database`].
     pub async fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
-        self.conn.prepare_cached(&self.path, sql).await
+        let path = self.path.clone();
+        self.conn().prepare_cached(&path, sql).await
     }
 
-    /// The underlying tokio-postgres client. Do not change `search_path` through it.
+    /// The underlying tokio-postgres client. Whatever it changes in the session is reset when
+    /// the session is released.
     pub fn client(&self) -> &Client {
-        &self.conn.client
+        match &self.conn {
+            Some(conn) => &conn.client,
+            None => unreachable!("a dropped session cannot be used"),
+        }
     }
+}
 
-    /// Marks the connection interrupted until the statement completes.
-    fn guard(&mut self, _sql: &str) {
-        self.conn.interrupted = true;
-    }
-
-    /// The statement completed. One that may have opened a transaction keeps the connection
-    /// marked, so it is rolled back and its path re-set before anyone else uses it.
-    fn settle(&mut self, sql: &str) {
-        self.conn.interrupted = may_open_transaction(sql);
+impl Drop for TenantSession {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        // Reset now rather than when the connection is next borrowed, so the session's locks
+        // (its existence lock among them: a drop of the tenant waits for it) and temporary
+        // objects do not outlive it while the connection sits idle. Without a runtime, the
+        // pool's recycle step resets it instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = conn.reset_session().await {
+                    tracing::debug!("resetting a released session failed, the pool will retire it: {err}");
+                }
+            });
+        }
     }
 }
 
 impl std::fmt::Debug for TenantSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantSession").field("search_path", &self.path.as_sql()).finish_non_exhaustive()
-    }
-}
-
-/// Whether any statement in `sql` may leave a transaction open or change session settings
-/// (`BEGIN`, `START TRANSACTION`, `SET`, `RESET`, `DISCARD`, `set_config`): conservative, a
-/// false positive only costs one ROLLBACK and one SET.
-fn may_open_transaction(sql: &str) -> bool {
-    let lower = sql.to_ascii_lowercase();
-    lower.contains("set_config")
-        || lower.split(';').any(|statement| {
-            let first = statement
-                .lines()
-                .map(str::trim)
-                .find(|line| !line.is_empty() && !line.starts_with("--"))
-                .and_then(|line| line.split_whitespace().next())
-                .unwrap_or("");
-            matches!(first, "begin" | "start" | "set" | "reset" | "discard" | "savepoint")
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_open_transaction;
-
-    #[test]
-    fn detects_statements_that_change_session_state() {
-        for sql in [
-            "BEGIN",
-            "begin; insert into t values (1)",
-            "select 1; START TRANSACTION",
-            "-- comment\nSET search_path TO x",
-            "select set_config('search_path', 'x', false)",
-            "RESET ALL",
-            "DISCARD ALL",
-        ] {
-            assert!(may_open_transaction(sql), "{sql}");
-        }
-        for sql in ["SELECT * FROM orders", "INSERT INTO settings(k) VALUES ('begin')", "VACUUM"] {
-            assert!(!may_open_transaction(sql), "{sql}");
-        }
     }
 }

@@ -1,7 +1,9 @@
 //! Transaction mode: tenant work in a transaction opened by `BEGIN; SET LOCAL search_path …`.
 //!
-//! The `BEGIN`, the `SET LOCAL` and the tenant-exists assertion go to the server as one
-//! simple-query message, so a tenant transaction costs no round trip more than a plain one.
+//! The `BEGIN`, the `SET LOCAL`, the tenant-exists assertion, the tenant's existence lock and
+//! (when another tenant used the connection last) `DISCARD TEMP` go to the server as one
+//! simple-query message (`crates/tenantry/src/schema/statements.rs`), so a tenant transaction
+//! costs no round trip more than a plain one.
 //! `SET LOCAL` ends with the transaction whatever happens (COMMIT, ROLLBACK, error, a dropped
 //! connection), so no later borrower can inherit the path: the only mode that is also safe
 //! behind PgBouncer in transaction pooling.
@@ -11,11 +13,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::connection::{at_most_one, exactly_one};
+use super::connection::{at_most_one, exactly_one, schema_was_present, TempObjects};
 use super::pool::Manager;
 use super::search_path::SearchPath;
 use crate::error::Error;
 use crate::name::TenantName;
+use crate::schema::statements::Prelude;
 
 /// A transaction on a pooled connection whose search path is the tenant's (or the default).
 ///
@@ -35,17 +38,33 @@ impl TenantTransaction {
     ) -> Result<Self, Error> {
         conn.interrupted = true;
         conn.note_tenant(path.tenant());
-        if let Err(err) = conn.client.batch_execute(&path.begin_sql(behind_pgbouncer)).await {
+        // Behind PgBouncer every transaction may land on a server connection another client
+        // used: clear both statements and temporary objects each time.
+        let prelude = Prelude {
+            deallocate_all: behind_pgbouncer,
+            discard_temp: behind_pgbouncer || conn.temp_objects.must_discard_for(path.tenant()),
+        };
+        let tenant = path.tenant();
+        let present = match conn.client.simple_query(&path.begin_sql(prelude)).await {
+            Ok(messages) => !path.is_guarded() || schema_was_present(&messages),
+            Err(err) => {
+                if conn.client.batch_execute("ROLLBACK").await.is_ok() {
+                    conn.interrupted = false;
+                }
+                return Err(match (err.code(), tenant) {
+                    (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => {
+                        crate::schema::not_found(tenant)
+                    }
+                    _ => Error::database("beginning tenant transaction", tenant.map(TenantName::as_str), err),
+                });
+            }
+        };
+        if let (false, Some(tenant)) = (present, tenant) {
+            // Dropped or renamed while this transaction waited for the tenant's existence lock.
             if conn.client.batch_execute("ROLLBACK").await.is_ok() {
                 conn.interrupted = false;
             }
-            let tenant = path.tenant();
-            return Err(match (err.code(), tenant) {
-                (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => {
-                    crate::schema::not_found(tenant)
-                }
-                _ => Error::database("beginning tenant transaction", tenant.map(TenantName::as_str), err),
-            });
+            return Err(crate::schema::not_found(tenant));
         }
         Ok(Self { conn: Some(conn), path, failed: false })
     }
@@ -53,7 +72,10 @@ impl TenantTransaction {
     /// Switches the rest of this transaction to `path` (used by tenant creation, whose schema
     /// does not exist when the transaction begins).
     pub(crate) async fn set_local_path(&mut self, path: SearchPath) -> Result<(), Error> {
-        let sql = path.set_local_sql();
+        // The session's temporary objects are now only this transaction's path's (begin
+        // discarded any other's): discard them too when the path moves to another tenant.
+        let sql =
+            path.set_local_sql(Prelude { deallocate_all: false, discard_temp: path.tenant() != self.path.tenant() });
         let (conn, _) = self.parts()?;
         conn.note_tenant(path.tenant());
         let result = conn.batch_execute(&path, &sql).await;
@@ -174,6 +196,10 @@ impl TenantTransaction {
         match result {
             Ok(()) => {
                 conn.interrupted = false;
+                if sql == "COMMIT" {
+                    // Temporary objects this transaction made (or did not discard) survive it.
+                    conn.temp_objects = TempObjects::Of(self.path.tenant().cloned());
+                }
                 Ok(())
             }
             Err(err) => {
@@ -211,6 +237,8 @@ impl Drop for TenantTransaction {
             runtime.spawn(async move {
                 if conn.client.batch_execute("ROLLBACK").await.is_ok() {
                     conn.interrupted = false;
+                    // A COMMIT may have been under way: whose temporary objects are left is unknown.
+                    conn.temp_objects = TempObjects::Unknown;
                 }
             });
         }

@@ -33,16 +33,19 @@ pub(crate) async fn create_schema(
     Ok(())
 }
 
-/// `DROP SCHEMA … CASCADE`, inside the caller's transaction.
+/// `DROP SCHEMA … CASCADE`, inside the caller's transaction, once the tenant's open
+/// transactions and sessions have ended ([`wait_until_unused`]).
 pub(crate) async fn drop_schema(
     client: &Client,
     tenant: &TenantName,
     registry: Option<&RegistryTable>,
+    lock_timeout_ms: u64,
 ) -> Result<(), Error> {
-    client
-        .batch_execute(&statements::drop_schema(tenant.schema()))
-        .await
-        .map_err(|err| map_missing(err, tenant, "dropping tenant schema"))?;
+    wait_until_unused(client, &[tenant], "dropped", lock_timeout_ms).await?;
+    client.batch_execute(&statements::drop_schema(tenant.schema())).await.map_err(|err| match err.code() {
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => busy(tenant, "dropped", lock_timeout_ms),
+        _ => map_missing(err, tenant, "dropping tenant schema"),
+    })?;
     if let Some(registry) = registry {
         client
             .execute(&statements::delete_registry(&registry.schema, &registry.table), &[&tenant.as_str()])
@@ -52,17 +55,21 @@ pub(crate) async fn drop_schema(
     Ok(())
 }
 
-/// `ALTER SCHEMA … RENAME TO …`, inside the caller's transaction.
+/// `ALTER SCHEMA … RENAME TO …`, inside the caller's transaction, once both names' open
+/// transactions and sessions have ended ([`wait_until_unused`]).
 pub(crate) async fn rename_schema(
     client: &Client,
     from: &TenantName,
     to: &TenantName,
     registry: Option<&RegistryTable>,
+    lock_timeout_ms: u64,
 ) -> Result<(), Error> {
+    wait_until_unused(client, &[from, to], "renamed", lock_timeout_ms).await?;
     client.batch_execute(&statements::rename_schema(from.schema(), to.schema())).await.map_err(|err| {
         match err.code() {
             Some(code) if *code == SqlState::DUPLICATE_SCHEMA => exists(to),
             Some(code) if *code == SqlState::INVALID_SCHEMA_NAME => not_found(from),
+            Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => busy(from, "renamed", lock_timeout_ms),
             _ => Error::database("renaming tenant schema", Some(from.as_str()), err),
         }
     })?;
@@ -75,6 +82,32 @@ pub(crate) async fn rename_schema(
     Ok(())
 }
 
+/// Takes the tenants' existence locks exclusively for the rest of the caller's transaction:
+/// waits for every open transaction and session of theirs (which hold the locks shared:
+/// `crates/tenantry/src/schema/statements.rs`), and keeps new ones waiting until the caller
+/// commits. `lock_timeout_ms` (0: none) then bounds this and every later lock wait of the
+/// transaction ([`Error::TenantBusy`]). Locks are taken in a fixed order, so two renames of the
+/// same pair cannot deadlock.
+async fn wait_until_unused(
+    client: &Client,
+    tenants: &[&TenantName],
+    action: &'static str,
+    lock_timeout_ms: u64,
+) -> Result<(), Error> {
+    let mut schemas: Vec<&str> = tenants.iter().map(|tenant| tenant.schema()).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let mut sql = format!("SET LOCAL lock_timeout = {}", crate::sql::quote_literal(&format!("{lock_timeout_ms}ms")));
+    for schema in schemas {
+        sql.push_str("; ");
+        sql.push_str(&statements::existence_lock_exclusive_xact(schema));
+    }
+    client.batch_execute(&sql).await.map_err(|err| match err.code() {
+        Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => busy(tenants[0], action, lock_timeout_ms),
+        _ => Error::database("waiting for the tenant's open transactions", Some(tenants[0].as_str()), err),
+    })
+}
+
 /// Whether the tenant's schema exists (one catalog lookup).
 pub(crate) async fn schema_exists(client: &Client, tenant: &TenantName) -> Result<bool, Error> {
     let row = client
@@ -82,6 +115,10 @@ pub(crate) async fn schema_exists(client: &Client, tenant: &TenantName) -> Resul
         .await
         .map_err(|err| Error::database("looking up tenant schema", Some(tenant.as_str()), err))?;
     row.try_get(0).map_err(|err| Error::database("looking up tenant schema", Some(tenant.as_str()), err))
+}
+
+fn busy(tenant: &TenantName, action: &'static str, waited_ms: u64) -> Error {
+    Error::TenantBusy { tenant: tenant.to_string(), action, waited_ms }
 }
 
 pub(crate) fn exists(tenant: &TenantName) -> Error {

@@ -1,7 +1,7 @@
 //! Every SQL statement of the schema-per-tenant strategy, built from validated names through
 //! [`quote_ident`] and [`quote_literal`] only.
 
-use crate::sql::{quote_ident, quote_ident_list, quote_literal};
+use crate::sql::{quote_ident, quote_literal};
 
 /// `CREATE SCHEMA "<schema>"`.
 pub fn create_schema(schema: &str) -> String {
@@ -28,47 +28,145 @@ pub const SCHEMA_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_name
 pub const LIST_CANDIDATE_SCHEMAS: &str = "SELECT nspname FROM pg_catalog.pg_namespace \
      WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname";
 
-/// Opens a transaction whose search path is `schemas` (first one first), in one message.
+/// Class of the per-tenant existence locks (`"tn"` + 0x7404), next to the migrator's classes in
+/// `crates/tenantry/src/migrate/lock.rs`: every tenant transaction (and session) holds its
+/// tenant's lock shared; drop and rename take it exclusively, so a schema never disappears under
+/// an open transaction (docs/context.md, "A tenant dropped or renamed while in use").
+pub const EXISTENCE_LOCK_CLASS: i32 = 0x746e_7404;
+
+/// The two-integer key of `schema`'s existence lock, as SQL arguments.
+fn existence_lock_key(schema: &str) -> String {
+    format!("{EXISTENCE_LOCK_CLASS}, pg_catalog.hashtext({})", quote_literal(schema))
+}
+
+/// Waits for `schema`'s existence lock in shared mode until the transaction ends.
+pub fn existence_lock_shared_xact(schema: &str) -> String {
+    format!("SELECT pg_catalog.pg_advisory_xact_lock_shared({})", existence_lock_key(schema))
+}
+
+/// Waits for `schema`'s existence lock in shared mode until it is released (or the session ends).
+pub fn existence_lock_shared_session(schema: &str) -> String {
+    format!("SELECT pg_catalog.pg_advisory_lock_shared({})", existence_lock_key(schema))
+}
+
+/// Waits for `schema`'s existence lock exclusively until the transaction ends (drop, rename).
+pub fn existence_lock_exclusive_xact(schema: &str) -> String {
+    format!("SELECT pg_catalog.pg_advisory_xact_lock({})", existence_lock_key(schema))
+}
+
+/// What to clear on the connection before a tenant's work starts, in the same message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prelude {
+    /// `DEALLOCATE ALL` (behind PgBouncer: see [`begin_with_search_path`]).
+    pub deallocate_all: bool,
+    /// `DISCARD TEMP`: the session may hold another tenant's temporary objects.
+    pub discard_temp: bool,
+}
+
+impl Prelude {
+    fn push_to(self, sql: &mut String) {
+        if self.deallocate_all {
+            sql.push_str("DEALLOCATE ALL; ");
+        }
+        if self.discard_temp {
+            sql.push_str("DISCARD TEMP; ");
+        }
+    }
+}
+
+/// Opens a transaction whose search path is `path` (a [`quote_ident_list`](crate::sql::quote_ident_list) ending in
+/// `pg_temp`), in one message.
 ///
-/// With `assert_schema`, the message first fails with SQLSTATE `3F000` (`invalid_schema_name`)
-/// if that schema does not exist: PostgreSQL silently skips a missing schema on the search path
-/// and would fall through to the next one, serving shared data as the tenant's. The assertion
-/// comes *before* `BEGIN`, so when it fails no transaction block is left open: sqlx returns a
-/// connection whose `begin_with` failed straight to its pool, and an aborted transaction there
-/// would fail the next borrower's statements with `25P02` (found by
-/// `tests/sqlx.rs::sqlx_transaction_never_falls_through_from_a_missing_schema`).
+/// With `guard` (the tenant schema, when shared schemas follow it on the path), the message
+/// also keeps that schema from falling through: PostgreSQL silently skips a missing schema on
+/// the search path and would serve shared tables of the same name as the tenant's.
+/// 1. `SELECT '<schema>'::regnamespace` fails with SQLSTATE `3F000` (`invalid_schema_name`)
+///    when the schema is missing. It comes *before* `BEGIN`, so when it fails no transaction
+///    block is left open: sqlx returns a connection whose `begin_with` failed straight to its
+///    pool, and an aborted transaction there would fail the next borrower's statements with
+///    `25P02` (found by `tests/sqlx.rs::sqlx_transaction_never_falls_through_from_a_missing_schema`).
+/// 2. The tenant's existence lock, shared, for the whole transaction: drop and rename wait for
+///    it ([`existence_lock_exclusive_xact`]). Statements before `BEGIN` in one message run in
+///    an implicit transaction that `BEGIN` turns into the explicit one, so the lock is held
+///    until COMMIT or ROLLBACK.
+/// 3. After the lock, [`choose_search_path`] reads `pg_namespace` again: a drop or rename that
+///    committed while this transaction waited for the lock leaves a path that names only the
+///    missing schema, so every unqualified name fails (`42P01`) instead of falling through.
+///    Its one row says which path was set.
 ///
-/// With `deallocate_first` (behind PgBouncer in transaction pooling), the message starts with
-/// `DEALLOCATE ALL`: a query cancelled between Parse and ParseComplete leaves its named
-/// statement on whichever server connection PgBouncer lent, where it would collide with the
-/// next client's statement of the same name. Same message, so no extra round trip.
-pub fn begin_with_search_path(schemas: &[&str], assert_schema: Option<&str>, deallocate_first: bool) -> String {
+/// The [`Prelude`] comes first: `DEALLOCATE ALL` behind PgBouncer in transaction pooling (a
+/// query cancelled between Parse and ParseComplete leaves its named statement on whichever
+/// server connection PgBouncer lent, where it would collide with the next client's statement of
+/// the same name), and `DISCARD TEMP` when the session may hold another tenant's temporary
+/// objects. `DISCARD TEMP` is part of the transaction: if it rolls back, so does the discard.
+pub fn begin_with_search_path(path: &str, guard: Option<&str>, prelude: Prelude) -> String {
     let mut sql = String::new();
-    if deallocate_first {
-        sql.push_str("DEALLOCATE ALL; ");
+    prelude.push_to(&mut sql);
+    match guard {
+        None => sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}")),
+        Some(schema) => sql.push_str(&format!(
+            "SELECT {}::regnamespace; {}; BEGIN; {}",
+            quote_literal(&quote_ident(schema)),
+            existence_lock_shared_xact(schema),
+            choose_search_path(path, schema, true),
+        )),
     }
-    if let Some(schema) = assert_schema {
-        sql.push_str(&format!("SELECT {}::regnamespace; ", quote_literal(&quote_ident(schema))));
-    }
-    sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {}", quote_ident_list(schemas.iter().copied())));
     sql
+}
+
+/// Sets the search path to `path` if `schema` exists in a fresh read of `pg_namespace` (a new
+/// statement sees what committed before it started; the `regnamespace` cast reads a catalog
+/// cache that may predate a lock wait), or else to `schema` alone, which resolves nothing. One
+/// row: `present` (`t`/`f`) and the path set. `local`: for the current transaction only.
+pub fn choose_search_path(path: &str, schema: &str, local: bool) -> String {
+    let missing_path = format!("{}, pg_temp", quote_ident(schema));
+    format!(
+        "WITH tenant AS (SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = {schema}) AS present) \
+         SELECT present, pg_catalog.set_config('search_path', CASE WHEN present THEN {path} ELSE {missing} END, {local}) \
+         FROM tenant",
+        schema = quote_literal(schema),
+        path = quote_literal(path),
+        missing = quote_literal(&missing_path),
+    )
 }
 
 /// Changes the search path for the rest of the current transaction.
-pub fn set_local_search_path(schemas: &[&str]) -> String {
-    format!("SET LOCAL search_path TO {}", quote_ident_list(schemas.iter().copied()))
+pub fn set_local_search_path(path: &str, prelude: Prelude) -> String {
+    let mut sql = String::new();
+    prelude.push_to(&mut sql);
+    sql.push_str(&format!("SET LOCAL search_path TO {path}"));
+    sql
 }
 
-/// Sets the session's search path to `schemas`, asserting `assert_schema` exists, in one
-/// message: a multi-statement message is one implicit transaction, so a failed assertion
-/// undoes the `SET` too.
-pub fn set_session_search_path(schemas: &[&str], assert_schema: Option<&str>) -> String {
-    let mut sql = format!("SET search_path TO {}", quote_ident_list(schemas.iter().copied()));
-    if let Some(schema) = assert_schema {
-        sql.push_str(&format!("; SELECT {}::regnamespace", quote_literal(&quote_ident(schema))));
+/// Sets the session's search path to `path`, in one message (an implicit transaction). With
+/// `guard`, as [`begin_with_search_path`]: the existence lock is taken for the session (until
+/// the session is reset: [`RESET_SESSION`]) and the path chosen after it.
+pub fn set_session_search_path(path: &str, guard: Option<&str>, prelude: Prelude) -> String {
+    let mut sql = String::new();
+    prelude.push_to(&mut sql);
+    match guard {
+        None => sql.push_str(&format!("SET search_path TO {path}")),
+        Some(schema) => sql.push_str(&format!(
+            "{}; {}",
+            existence_lock_shared_session(schema),
+            choose_search_path(path, schema, false)
+        )),
     }
     sql
 }
+
+/// Returns a session to the state of a new connection, except for the protocol-level prepared
+/// statements of tenantry's cache and tokio-postgres's type lookups (which `DISCARD ALL` would
+/// drop): ends any transaction the session's user left open, then everything `DISCARD ALL`
+/// resets (settings, role and session authorization, cursors, `LISTEN`s, advisory locks,
+/// temporary objects, sequence state, SQL-level `PREPARE`d statements). Whatever session mode's
+/// user ran, in whatever form (`DO … EXECUTE 'SET …'`, `set_config(…, false)` in a function,
+/// `SET ROLE`), nothing of it reaches the connection's next borrower.
+pub const RESET_SESSION: &str = "ROLLBACK; SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; CLOSE ALL; \
+     UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES; \
+     DO $tenantry$ DECLARE prepared text; BEGIN \
+     FOR prepared IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP \
+     EXECUTE pg_catalog.format('DEALLOCATE %I', prepared); END LOOP; END $tenantry$";
 
 /// Creates the registry table if missing (one row per tenant).
 pub fn create_registry_table(schema: &str, table: &str) -> String {
@@ -109,15 +207,27 @@ mod tests {
         assert_eq!(create_schema("acme-corp"), r#"CREATE SCHEMA "acme-corp""#);
         assert_eq!(drop_schema("a"), r#"DROP SCHEMA "a" CASCADE"#);
         assert_eq!(rename_schema("a", "b"), r#"ALTER SCHEMA "a" RENAME TO "b""#);
-        assert_eq!(
-            begin_with_search_path(&["acme", "shared"], Some("acme"), false),
-            r#"SELECT '"acme"'::regnamespace; BEGIN; SET LOCAL search_path TO "acme", "shared""#
+        let full = r#""acme", "shared", pg_temp"#;
+        let guarded = begin_with_search_path(full, Some("acme"), Prelude::default());
+        assert!(
+            guarded.starts_with(r#"SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#)
         );
-        assert_eq!(begin_with_search_path(&["public"], None, false), r#"BEGIN; SET LOCAL search_path TO "public""#);
+        assert!(guarded.contains(r#"THEN '"acme", "shared", pg_temp' ELSE '"acme", pg_temp' END, true)"#));
         assert_eq!(
-            begin_with_search_path(&["public"], None, true),
-            r#"DEALLOCATE ALL; BEGIN; SET LOCAL search_path TO "public""#
+            begin_with_search_path(r#""public", pg_temp"#, None, Prelude::default()),
+            r#"BEGIN; SET LOCAL search_path TO "public", pg_temp"#
         );
-        assert_eq!(set_session_search_path(&["t"], Some("t")), r#"SET search_path TO "t"; SELECT '"t"'::regnamespace"#);
+        assert_eq!(
+            begin_with_search_path("\"public\"", None, Prelude { deallocate_all: true, discard_temp: true }),
+            r#"DEALLOCATE ALL; DISCARD TEMP; BEGIN; SET LOCAL search_path TO "public""#
+        );
+        assert_eq!(set_session_search_path("\"t\"", None, Prelude::default()), r#"SET search_path TO "t""#);
+    }
+
+    #[test]
+    fn hostile_schema_names_stay_literals() {
+        let sql = choose_search_path("\"x\"", "x'); DROP TABLE t; --", true);
+        assert!(sql.contains("nspname = 'x''); DROP TABLE t; --'"), "{sql}");
+        assert!(existence_lock_exclusive_xact("it's").ends_with("pg_catalog.hashtext('it''s'))"));
     }
 }

@@ -9,7 +9,7 @@ use super::facts::Catalog;
 use super::plan;
 use super::unsupported::{self, Unsupported};
 use crate::error::Error;
-use crate::schema::statements::set_local_search_path;
+use crate::schema::statements::{set_local_search_path, Prelude};
 
 /// DDL that recreates a template schema's objects inside another (already created, empty)
 /// schema: tables with their columns, defaults, identity and generated columns, constraints,
@@ -65,8 +65,13 @@ impl CloneScript {
         template_schema: &str,
         copy_data_of: &[&str],
     ) -> Result<Result<CloneScript, Unsupported>, Error> {
-        let begin =
-            format!("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}", set_local_search_path(&[template_schema]));
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
+            set_local_search_path(
+                &format!("{}, pg_temp", crate::sql::quote_ident(template_schema)),
+                Prelude::default()
+            )
+        );
         client.batch_execute(&begin).await.map_err(|err| Error::database(ACTION, None, err))?;
         let result = read_in_transaction(client, template_schema, copy_data_of).await;
         let end = client.batch_execute("ROLLBACK").await.map_err(|err| Error::database(ACTION, None, err));
