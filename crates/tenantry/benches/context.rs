@@ -18,24 +18,33 @@ const ITERATIONS: usize = 2000;
 const ROUNDS: usize = 7;
 const LOOKUP: &str = "SELECT name FROM items WHERE id = $1";
 
-const SCENARIOS: [(&str, &str); 8] = [
+const SCENARIOS: [(&str, &str); 12] = [
     ("plain tokio-postgres: autocommit query (schema-qualified)", "1"),
     ("plain tokio-postgres: BEGIN / query / COMMIT", "3"),
     ("plain tokio-postgres: BEGIN; SET LOCAL search_path / query / COMMIT", "3"),
     ("plain tokio-postgres: BEGIN; SET LOCAL; schema assertion / query / COMMIT", "3"),
+    ("plain tokio-postgres: DISCARD TEMP; BEGIN; SET LOCAL … pg_temp / query / COMMIT", "3"),
+    ("plain tokio-postgres: tenantry's guarded BEGIN (existence lock, path set if present) / query / COMMIT", "3"),
     ("tenantry: transaction_in(tenant), tenants alternating", "3"),
     ("tenantry: scope(tenant) + transaction(), tenants alternating", "3"),
-    ("tenantry: session_in(tenant), same tenant every borrow (no SET)", "1"),
-    ("tenantry: session_in(tenant), tenants alternating (SET each borrow)", "2"),
+    ("tenantry with a shared schema: transaction_in(tenant), tenants alternating", "3"),
+    ("tenantry: session_in(tenant), same tenant every borrow", "3"),
+    ("tenantry: session_in(tenant), tenants alternating", "3"),
+    ("tenantry with a shared schema: session_in(tenant), tenants alternating", "3"),
 ];
 
 struct Fixture {
     tenantry: Tenantry,
+    /// The same tenants with `shared` configured after them: paths that could fall through,
+    /// so transactions and sessions take the guard.
+    with_shared: Tenantry,
     tenants: Vec<TenantName>,
     raw: Client,
     qualified: Vec<Statement>,
     begin_set: Vec<String>,
     begin_set_assert: Vec<String>,
+    begin_discard: Vec<String>,
+    begin_guarded: Vec<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -60,12 +69,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tenants.push(tenant);
     }
     tenantry.list().await?; // warm the known-tenants cache
-
     let (raw, connection) = tokio_postgres::connect(&db.conninfo(), NoTls).await?;
     tokio::spawn(connection);
+    raw.batch_execute("CREATE SCHEMA shared").await?;
+    let mut shared_config = Config::default();
+    shared_config.database_url = Some(db.conninfo());
+    shared_config.pool.max_size = 1;
+    shared_config.shared_schemas = vec!["shared".into()];
+    let with_shared = Tenantry::connect(shared_config).await?;
+    with_shared.list().await?;
+
     let mut qualified = Vec::new();
     let mut begin_set = Vec::new();
     let mut begin_set_assert = Vec::new();
+    let mut begin_discard = Vec::new();
+    let mut begin_guarded = Vec::new();
     for tenant in &tenants {
         let schema = tenantry::sql::quote_ident(tenant.schema());
         qualified.push(raw.prepare(&format!("SELECT name FROM {schema}.items WHERE id = $1")).await?);
@@ -74,8 +92,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "BEGIN; SET LOCAL search_path TO {schema}; SELECT {}::regnamespace",
             tenantry::sql::quote_literal(&schema)
         ));
+        begin_discard.push(format!("DISCARD TEMP; BEGIN; SET LOCAL search_path TO {schema}, pg_temp"));
+        let path = format!("{schema}, \"shared\", pg_temp");
+        begin_guarded.push(tenantry::schema::statements::begin_with_search_path(
+            &path,
+            Some(tenant.schema()),
+            tenantry::schema::statements::MissingSchema::Counted,
+            tenantry::schema::statements::Prelude { deallocate_all: false, discard_temp: true },
+        ));
     }
-    let fixture = Fixture { tenantry, tenants, raw, qualified, begin_set, begin_set_assert };
+    let fixture = Fixture {
+        tenantry,
+        with_shared,
+        tenants,
+        raw,
+        qualified,
+        begin_set,
+        begin_set_assert,
+        begin_discard,
+        begin_guarded,
+    };
 
     let mut samples = vec![Vec::with_capacity(ROUNDS); SCENARIOS.len()];
     for scenario in 0..SCENARIOS.len() {
@@ -108,27 +144,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn pg(source: tokio_postgres::Error) -> Error {
+    Error::Database { action: "bench", tenant: None, source }
+}
+
 async fn borrow(f: &Fixture, scenario: usize, i: usize) -> Result<(), Error> {
     let k = i % TENANTS;
-    let pg = |err| Error::Database { action: "bench", tenant: None, source: err };
     match scenario {
         0 => f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map(drop).map_err(pg),
-        1..=3 => {
+        1..=5 => {
             let begin = match scenario {
                 1 => "BEGIN",
                 2 => &f.begin_set[k],
-                _ => &f.begin_set_assert[k],
+                3 => &f.begin_set_assert[k],
+                4 => &f.begin_discard[k],
+                _ => &f.begin_guarded[k],
             };
             f.raw.batch_execute(begin).await.map_err(pg)?;
             f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map_err(pg)?;
             f.raw.batch_execute("COMMIT").await.map_err(pg)
         }
-        4 => {
-            let mut tx = f.tenantry.transaction_in(Some(&f.tenants[k])).await?;
+        6 | 8 => {
+            let tenantry = if scenario == 6 { &f.tenantry } else { &f.with_shared };
+            let mut tx = tenantry.transaction_in(Some(&f.tenants[k])).await?;
             tx.query_one(LOOKUP, &[&1_i32]).await?;
             tx.commit().await
         }
-        5 => {
+        7 => {
             f.tenantry
                 .scope(&f.tenants[k], async {
                     let mut tx = f.tenantry.transaction().await?;
@@ -137,9 +179,10 @@ async fn borrow(f: &Fixture, scenario: usize, i: usize) -> Result<(), Error> {
                 })
                 .await?
         }
-        6 | 7 => {
-            let tenant = if scenario == 6 { &f.tenants[0] } else { &f.tenants[k] };
-            let mut session = f.tenantry.session_in(Some(tenant)).await?;
+        9..=11 => {
+            let tenant = if scenario == 9 { &f.tenants[0] } else { &f.tenants[k] };
+            let tenantry = if scenario == 11 { &f.with_shared } else { &f.tenantry };
+            let mut session = tenantry.session_in(Some(tenant)).await?;
             session.query_one(LOOKUP, &[&1_i32]).await.map(drop)
         }
         _ => unreachable!("scenario {scenario}"),

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 
 use crate::error::Error;
 use crate::name::TenantName;
-use crate::schema::statements::Prelude;
+use crate::schema::statements::{MissingSchema, Prelude};
 use crate::Tenantry;
 
 /// `options` with sqlx's statement cache disabled, as tenant-switching pools need.
@@ -65,7 +65,7 @@ impl Tenantry {
         // An sqlx pool's connections carry no tenantry state: any of them may hold another
         // tenant's temporary objects.
         let prelude = Prelude { deallocate_all: self.config().pool.behind_pgbouncer, discard_temp: true };
-        let begin = self.search_path(tenant).begin_sql(prelude);
+        let begin = self.search_path(tenant).begin_sql(MissingSchema::Fails, prelude);
         pool.begin_with(begin).await.map_err(|source| {
             let missing = source
                 .as_database_error()

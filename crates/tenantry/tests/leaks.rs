@@ -345,3 +345,44 @@ async fn whatever_a_session_changed_never_reaches_the_next_borrower() {
         }
     }
 }
+
+#[cfg(feature = "sqlx")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlx_transaction_that_waited_for_a_drop_never_falls_through() {
+    let db = test_database("leaks_sqlx_waited_for_drop").await;
+    let (tenantry, acme, _) = two_tenants(&db).await;
+    let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let options: sqlx::postgres::PgConnectOptions = db.url().parse().expect("url");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(tenantry::sqlx::connect_options(options))
+        .await
+        .expect("sqlx pool");
+    let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+    let drop = tokio::spawn({
+        let acme = acme.clone();
+        async move { other.drop(&acme).await }
+    });
+    tokio::time::sleep(SETTLE).await;
+    let late = tokio::spawn({
+        let (tenantry, acme) = (tenantry.clone(), acme.clone());
+        async move {
+            let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&acme)).await?;
+            let read: Result<(String,), sqlx::Error> =
+                sqlx::query_as("SELECT tenant FROM marker").fetch_one(&mut *tx).await;
+            Ok::<_, Error>(read.map(|(marker,)| marker))
+        }
+    });
+    tokio::time::sleep(SETTLE).await;
+    holder.commit().await.expect("commits");
+    drop.await.expect("joins").expect("drops");
+    match late.await.expect("joins") {
+        Err(Error::TenantNotFound { .. }) => {}
+        Ok(Err(err)) => {
+            let code = err.as_database_error().and_then(|e| e.code().map(|c| c.into_owned()));
+            assert_eq!(code.as_deref(), Some("42P01"), "a path that resolves nothing: {err}");
+        }
+        Ok(Ok(marker)) => panic!("read {marker:?} from a dropped tenant"),
+        Err(err) => panic!("{err}"),
+    }
+}

@@ -4,7 +4,10 @@
 //! Two more variants split the difference: the app without the layer but each request run in
 //! one fixed tenant by a plain `Tenantry::scope` middleware (the cost of a tenant transaction:
 //! `SET LOCAL search_path` plus the schema assertion), and the app with the layer but every
-//! request sent to one tenant (the layer's cost without the spread over 50 schemas).
+//! request sent to one tenant (the layer's cost without the spread over 50 schemas). A fifth
+//! serves the layer from a `Tenantry` with a shared schema configured after the tenants: its
+//! transactions take the guard (the tenant's existence lock and the fresh schema check,
+//! docs/context.md).
 //!
 //! ```text
 //! apt-get install -y wrk
@@ -89,7 +92,7 @@ fn main() {
         (setting("LOAD_SECONDS", 8), setting("LOAD_ROUNDS", 5), setting("LOAD_CONNECTIONS", 32));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let db = runtime.block_on(tenantry_test_support::test_database("bench_load"));
-    let (with_layer, without_layer, scoped_one) = runtime.block_on(async {
+    let (with_layer, without_layer, scoped_one, with_shared) = runtime.block_on(async {
         let mut config = Config::default();
         config.database_url = Some(db.url());
         config.pool.max_size = POOL_SIZE;
@@ -104,11 +107,20 @@ fn main() {
             tokio::spawn(async move { axum::serve(listener, app).await });
             address
         };
+        let mut tx = tenantry.transaction_in(None).await.expect("begins");
+        tx.batch_execute("CREATE SCHEMA shared").await.expect("creates the shared schema");
+        tx.commit().await.expect("commits");
+        let mut shared_config = Config::default();
+        shared_config.database_url = Some(db.url());
+        shared_config.pool.max_size = POOL_SIZE;
+        shared_config.shared_schemas = vec!["shared".into()];
+        let tenantry_with_shared = Tenantry::connect(shared_config).await.expect("connects");
         let first = tenantry.tenant("tenant-00").expect("valid");
         (
             serve(router(tenantry.clone())).await,
             serve(router_without_tenancy(tenantry.clone())).await,
             serve(router_in_one_tenant(tenantry, first)).await,
+            serve(router(tenantry_with_shared)).await,
         )
     });
     let script = std::env::temp_dir().join(format!("tenantry-load-{}.lua", std::process::id()));
@@ -121,6 +133,7 @@ fn main() {
         ("without the layer, one schema (baseline)", without_layer, &script),
         ("without the layer, scope(one tenant) middleware", scoped_one, &script),
         ("with ResolveTenantLayer(Subdomain), one tenant", with_layer, &one),
+        ("with the layer, 50 tenants, a shared schema configured", with_shared, &script),
     ];
     println!("warming up…");
     for (_, address, script) in &variants {

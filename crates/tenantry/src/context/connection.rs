@@ -147,14 +147,14 @@ impl PgConnection {
     }
 }
 
-/// Whether the tenant schema was present when a guarded search path was set: the last row of
-/// the message is [`statements::choose_search_path`]'s, whose first column says so.
+/// Whether the tenant schema was present when a guarded search path was set: the message's
+/// last statement is [`statements::set_path_if_present`], whose row count says so.
 pub(crate) fn schema_was_present(messages: &[tokio_postgres::SimpleQueryMessage]) -> bool {
-    let last_row = messages.iter().rev().find_map(|message| match message {
-        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+    let last_count = messages.iter().rev().find_map(|message| match message {
+        tokio_postgres::SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
         _ => None,
     });
-    last_row.and_then(|row| row.get(0)) == Some("t")
+    last_count == Some(1)
 }
 
 /// Exactly one row, or an error saying how many there were.

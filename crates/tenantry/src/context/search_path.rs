@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::name::{NamingRules, TenantName};
-use crate::schema::statements::{self, Prelude};
+use crate::schema::statements::{self, MissingSchema, Prelude};
 
 /// A resolved search path: the tenant's schema (or the default schema) followed by the shared
 /// schemas, then `pg_temp`, plus the SQL that puts a connection into it.
@@ -43,8 +43,8 @@ impl SearchPath {
         &self.text
     }
 
-    pub(crate) fn begin_sql(&self, prelude: Prelude) -> String {
-        statements::begin_with_search_path(&self.text, self.schema_to_guard(), prelude)
+    pub(crate) fn begin_sql(&self, missing: MissingSchema, prelude: Prelude) -> String {
+        statements::begin_with_search_path(&self.text, self.schema_to_guard(), missing, prelude)
     }
 
     pub(crate) fn set_local_sql(&self, prelude: Prelude) -> String {
@@ -55,8 +55,8 @@ impl SearchPath {
         statements::set_session_search_path(&self.text, self.schema_to_guard(), prelude)
     }
 
-    /// Whether setting this path returns a row saying if the tenant schema was present
-    /// ([`statements::choose_search_path`]).
+    /// Whether setting this path ends with a statement whose row count says if the tenant
+    /// schema was present ([`statements::set_path_if_present`]).
     pub(crate) fn is_guarded(&self) -> bool {
         self.schema_to_guard().is_some()
     }

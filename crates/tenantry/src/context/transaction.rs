@@ -18,7 +18,7 @@ use super::pool::Manager;
 use super::search_path::SearchPath;
 use crate::error::Error;
 use crate::name::TenantName;
-use crate::schema::statements::Prelude;
+use crate::schema::statements::{MissingSchema, Prelude};
 
 /// A transaction on a pooled connection whose search path is the tenant's (or the default).
 ///
@@ -45,7 +45,7 @@ impl TenantTransaction {
             discard_temp: behind_pgbouncer || conn.temp_objects.must_discard_for(path.tenant()),
         };
         let tenant = path.tenant();
-        let present = match conn.client.simple_query(&path.begin_sql(prelude)).await {
+        let present = match conn.client.simple_query(&path.begin_sql(MissingSchema::Counted, prelude)).await {
             Ok(messages) => !path.is_guarded() || schema_was_present(&messages),
             Err(err) => {
                 if conn.client.batch_execute("ROLLBACK").await.is_ok() {

@@ -74,59 +74,73 @@ impl Prelude {
     }
 }
 
-/// Opens a transaction whose search path is `path` (a [`quote_ident_list`](crate::sql::quote_ident_list) ending in
-/// `pg_temp`), in one message.
+/// Who finds out that a guarded tenant schema is missing (see [`begin_with_search_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingSchema {
+    /// The caller reads the message's last row count ([`set_path_if_present`]) and rolls back:
+    /// tenantry's own transactions.
+    Counted,
+    /// The server fails the message before `BEGIN` (`3F000`), and a schema that disappears
+    /// while the lock was awaited leaves a path that resolves nothing: for callers that cannot
+    /// read the rows of the `BEGIN` message (sqlx's `begin_with`).
+    Fails,
+}
+
+/// Opens a transaction whose search path is `path` (a [`quote_ident_list`](crate::sql::quote_ident_list)
+/// ending in `pg_temp`), in one message.
 ///
 /// With `guard` (the tenant schema, when shared schemas follow it on the path), the message
 /// also keeps that schema from falling through: PostgreSQL silently skips a missing schema on
 /// the search path and would serve shared tables of the same name as the tenant's.
-/// 1. `SELECT '<schema>'::regnamespace` fails with SQLSTATE `3F000` (`invalid_schema_name`)
-///    when the schema is missing. It comes *before* `BEGIN`, so when it fails no transaction
-///    block is left open: sqlx returns a connection whose `begin_with` failed straight to its
-///    pool, and an aborted transaction there would fail the next borrower's statements with
-///    `25P02` (found by `tests/sqlx.rs::sqlx_transaction_never_falls_through_from_a_missing_schema`).
-/// 2. The tenant's existence lock, shared, for the whole transaction: drop and rename wait for
-///    it ([`existence_lock_exclusive_xact`]). Statements before `BEGIN` in one message run in
-///    an implicit transaction that `BEGIN` turns into the explicit one, so the lock is held
-///    until COMMIT or ROLLBACK.
-/// 3. After the lock, [`choose_search_path`] reads `pg_namespace` again: a drop or rename that
-///    committed while this transaction waited for the lock leaves a path that names only the
-///    missing schema, so every unqualified name fails (`42P01`) instead of falling through.
-///    Its one row says which path was set.
+/// - The tenant's existence lock, shared, for the whole transaction: drop and rename wait for
+///   it ([`existence_lock_exclusive_xact`]). Statements before `BEGIN` in one message run in an
+///   implicit transaction that `BEGIN` turns into the explicit one, so the lock is held until
+///   COMMIT or ROLLBACK.
+/// - After the lock, the path is set by [`set_path_if_present`], a fresh read of
+///   `pg_namespace`: a drop or rename that committed while this transaction waited for the lock
+///   leaves no row, and the path is not set.
+/// - With [`MissingSchema::Fails`], `SELECT '<schema>'::regnamespace` first fails with SQLSTATE
+///   `3F000` (`invalid_schema_name`) when the schema is missing. It comes *before* `BEGIN`, so
+///   when it fails no transaction block is left open: sqlx returns a connection whose
+///   `begin_with` failed straight to its pool, and an aborted transaction there would fail the
+///   next borrower's statements with `25P02` (found by
+///   `tests/sqlx.rs::sqlx_transaction_never_falls_through_from_a_missing_schema`). And a
+///   `SET LOCAL` to the tenant schema alone comes before the fresh read, so a schema gone by
+///   then leaves a path that resolves nothing (`42P01`). The cast alone would not do: it reads
+///   a catalog cache that may predate the lock wait (docs/context.md).
 ///
 /// The [`Prelude`] comes first: `DEALLOCATE ALL` behind PgBouncer in transaction pooling (a
 /// query cancelled between Parse and ParseComplete leaves its named statement on whichever
 /// server connection PgBouncer lent, where it would collide with the next client's statement of
 /// the same name), and `DISCARD TEMP` when the session may hold another tenant's temporary
 /// objects. `DISCARD TEMP` is part of the transaction: if it rolls back, so does the discard.
-pub fn begin_with_search_path(path: &str, guard: Option<&str>, prelude: Prelude) -> String {
+pub fn begin_with_search_path(path: &str, guard: Option<&str>, missing: MissingSchema, prelude: Prelude) -> String {
     let mut sql = String::new();
     prelude.push_to(&mut sql);
-    match guard {
-        None => sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}")),
-        Some(schema) => sql.push_str(&format!(
-            "SELECT {}::regnamespace; {}; BEGIN; {}",
-            quote_literal(&quote_ident(schema)),
-            existence_lock_shared_xact(schema),
-            choose_search_path(path, schema, true),
-        )),
+    let Some(schema) = guard else {
+        sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}"));
+        return sql;
+    };
+    if missing == MissingSchema::Fails {
+        sql.push_str(&format!("SELECT {}::regnamespace; ", quote_literal(&quote_ident(schema))));
     }
+    sql.push_str(&existence_lock_shared_xact(schema));
+    sql.push_str("; BEGIN; ");
+    if missing == MissingSchema::Fails {
+        sql.push_str(&format!("SET LOCAL search_path TO {}, pg_temp; ", quote_ident(schema)));
+    }
+    sql.push_str(&set_path_if_present(path, schema, true));
     sql
 }
 
 /// Sets the search path to `path` if `schema` exists in a fresh read of `pg_namespace` (a new
-/// statement sees what committed before it started; the `regnamespace` cast reads a catalog
-/// cache that may predate a lock wait), or else to `schema` alone, which resolves nothing. One
-/// row: `present` (`t`/`f`) and the path set. `local`: for the current transaction only.
-pub fn choose_search_path(path: &str, schema: &str, local: bool) -> String {
-    let missing_path = format!("{}, pg_temp", quote_ident(schema));
+/// statement sees what committed before it started), leaving it as it was otherwise. Its row
+/// count (1 or 0) says which. `local`: for the current transaction only.
+pub fn set_path_if_present(path: &str, schema: &str, local: bool) -> String {
     format!(
-        "WITH tenant AS (SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = {schema}) AS present) \
-         SELECT present, pg_catalog.set_config('search_path', CASE WHEN present THEN {path} ELSE {missing} END, {local}) \
-         FROM tenant",
-        schema = quote_literal(schema),
-        path = quote_literal(path),
-        missing = quote_literal(&missing_path),
+        "SELECT pg_catalog.set_config('search_path', {}, {local}) FROM pg_catalog.pg_namespace WHERE nspname = {}",
+        quote_literal(path),
+        quote_literal(schema),
     )
 }
 
@@ -139,8 +153,9 @@ pub fn set_local_search_path(path: &str, prelude: Prelude) -> String {
 }
 
 /// Sets the session's search path to `path`, in one message (an implicit transaction). With
-/// `guard`, as [`begin_with_search_path`]: the existence lock is taken for the session (until
-/// the session is reset: [`RESET_SESSION`]) and the path chosen after it.
+/// `guard`, as [`begin_with_search_path`] with [`MissingSchema::Counted`]: the existence lock is
+/// taken for the session (until the session is reset: [`RESET_SESSION`]) and the path set after
+/// it only if the schema is present.
 pub fn set_session_search_path(path: &str, guard: Option<&str>, prelude: Prelude) -> String {
     let mut sql = String::new();
     prelude.push_to(&mut sql);
@@ -149,7 +164,7 @@ pub fn set_session_search_path(path: &str, guard: Option<&str>, prelude: Prelude
         Some(schema) => sql.push_str(&format!(
             "{}; {}",
             existence_lock_shared_session(schema),
-            choose_search_path(path, schema, false)
+            set_path_if_present(path, schema, false)
         )),
     }
     sql
@@ -208,17 +223,29 @@ mod tests {
         assert_eq!(drop_schema("a"), r#"DROP SCHEMA "a" CASCADE"#);
         assert_eq!(rename_schema("a", "b"), r#"ALTER SCHEMA "a" RENAME TO "b""#);
         let full = r#""acme", "shared", pg_temp"#;
-        let guarded = begin_with_search_path(full, Some("acme"), Prelude::default());
-        assert!(
-            guarded.starts_with(r#"SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#)
-        );
-        assert!(guarded.contains(r#"THEN '"acme", "shared", pg_temp' ELSE '"acme", pg_temp' END, true)"#));
+        let counted = begin_with_search_path(full, Some("acme"), MissingSchema::Counted, Prelude::default());
         assert_eq!(
-            begin_with_search_path(r#""public", pg_temp"#, None, Prelude::default()),
+            counted,
+            format!(
+                "SELECT pg_catalog.pg_advisory_xact_lock_shared({EXISTENCE_LOCK_CLASS}, pg_catalog.hashtext('acme')); BEGIN; \
+                 SELECT pg_catalog.set_config('search_path', '\"acme\", \"shared\", pg_temp', true) \
+                 FROM pg_catalog.pg_namespace WHERE nspname = 'acme'"
+            )
+        );
+        let fails = begin_with_search_path(full, Some("acme"), MissingSchema::Fails, Prelude::default());
+        assert!(fails.starts_with(r#"SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#));
+        assert!(fails.contains(r#"; BEGIN; SET LOCAL search_path TO "acme", pg_temp; SELECT pg_catalog.set_config("#));
+        assert_eq!(
+            begin_with_search_path(r#""public", pg_temp"#, None, MissingSchema::Fails, Prelude::default()),
             r#"BEGIN; SET LOCAL search_path TO "public", pg_temp"#
         );
         assert_eq!(
-            begin_with_search_path("\"public\"", None, Prelude { deallocate_all: true, discard_temp: true }),
+            begin_with_search_path(
+                "\"public\"",
+                None,
+                MissingSchema::Counted,
+                Prelude { deallocate_all: true, discard_temp: true }
+            ),
             r#"DEALLOCATE ALL; DISCARD TEMP; BEGIN; SET LOCAL search_path TO "public""#
         );
         assert_eq!(set_session_search_path("\"t\"", None, Prelude::default()), r#"SET search_path TO "t""#);
@@ -226,7 +253,7 @@ mod tests {
 
     #[test]
     fn hostile_schema_names_stay_literals() {
-        let sql = choose_search_path("\"x\"", "x'); DROP TABLE t; --", true);
+        let sql = set_path_if_present("\"x\"", "x'); DROP TABLE t; --", true);
         assert!(sql.contains("nspname = 'x''); DROP TABLE t; --'"), "{sql}");
         assert!(existence_lock_exclusive_xact("it's").ends_with("pg_catalog.hashtext('it''s'))"));
     }
