@@ -104,17 +104,23 @@ async fn temporary_objects_never_reach_another_tenant_behind_pgbouncer() {
     }
 }
 
+/// An sqlx pool of one connection, set up as tenantry recommends.
+#[cfg(feature = "sqlx")]
+async fn sqlx_pool(db: &TestDatabase) -> sqlx::PgPool {
+    let options: sqlx::postgres::PgConnectOptions = db.url().parse().expect("url");
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(tenantry::sqlx::connect_options(options))
+        .await
+        .expect("sqlx pool")
+}
+
 #[cfg(feature = "sqlx")]
 #[tokio::test]
 async fn temporary_objects_never_reach_another_tenant_on_an_sqlx_pool() {
     let db = test_database("leaks_temp_sqlx").await;
     let (tenantry, acme, globex) = two_tenants(&db).await;
-    let options: sqlx::postgres::PgConnectOptions = db.url().parse().expect("url");
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(tenantry::sqlx::connect_options(options))
-        .await
-        .expect("sqlx pool");
+    let pool = sqlx_pool(&db).await;
     let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&acme)).await.expect("begins");
     sqlx::raw_sql(TEMP_OBJECTS).execute(&mut *tx).await.expect("temp objects");
     tx.commit().await.expect("commits");
@@ -352,12 +358,7 @@ async fn an_sqlx_transaction_that_waited_for_a_drop_never_falls_through() {
     let db = test_database("leaks_sqlx_waited_for_drop").await;
     let (tenantry, acme, _) = two_tenants(&db).await;
     let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
-    let options: sqlx::postgres::PgConnectOptions = db.url().parse().expect("url");
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(tenantry::sqlx::connect_options(options))
-        .await
-        .expect("sqlx pool");
+    let pool = sqlx_pool(&db).await;
     let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     let drop = tokio::spawn({
         let acme = acme.clone();
