@@ -37,6 +37,8 @@ impl TempObjects {
 /// A connection plus what tenantry knows about its session.
 pub(crate) struct PgConnection {
     pub(crate) client: Client,
+    /// The task driving the socket: aborted to close it while a statement is still running.
+    socket: tokio::task::AbortHandle,
     statements: StatementCache,
     /// Whose temporary objects the session may hold.
     pub(crate) temp_objects: TempObjects,
@@ -47,18 +49,24 @@ pub(crate) struct PgConnection {
     /// still set when the connection comes back means the work was interrupted (an error
     /// mid-way, a panic, a dropped future) and a transaction may be open.
     pub(crate) interrupted: bool,
+    /// Set while a statement is on the wire, cleared when its result is in: still set when the
+    /// connection comes back means its user stopped waiting (a dropped future), and the
+    /// statement may still be running on the server ([`discard_abandoned`]).
+    pub(crate) in_flight: bool,
     pub(crate) created_at: Instant,
     tenants_seen: HashSet<TenantName>,
 }
 
 impl PgConnection {
-    pub(crate) fn new(client: Client, statement_cache_capacity: usize) -> Self {
+    pub(crate) fn new(client: Client, socket: tokio::task::AbortHandle, statement_cache_capacity: usize) -> Self {
         Self {
             client,
+            socket,
             statements: StatementCache::new(statement_cache_capacity),
             temp_objects: TempObjects::None,
             needs_reset: false,
             interrupted: false,
+            in_flight: false,
             created_at: Instant::now(),
             tenants_seen: HashSet::new(),
         }
@@ -92,11 +100,13 @@ impl PgConnection {
         if let Some(statement) = self.statements.get(path.as_sql(), sql) {
             return Ok(statement);
         }
+        self.in_flight = true;
         let statement = self
             .client
             .prepare(sql)
             .await
             .map_err(|err| Error::database("preparing statement", path.tenant().map(TenantName::as_str), err))?;
+        self.in_flight = false;
         self.statements.insert(path.as_sql(), sql, statement.clone());
         Ok(statement)
     }
@@ -117,11 +127,13 @@ impl PgConnection {
     ) -> Result<Vec<tokio_postgres::Row>, Error> {
         let result = if self.caches_statements() {
             let statement = self.prepare_cached(path, sql).await?;
+            self.in_flight = true;
             self.client.query(&statement, params).await
         } else {
+            self.in_flight = true;
             self.client.query(sql, params).await
         };
-        result.map_err(|err| Error::database("running query", path.tenant().map(TenantName::as_str), err))
+        self.settle(path, sql, result, "running query")
     }
 
     pub(crate) async fn execute(
@@ -132,18 +144,100 @@ impl PgConnection {
     ) -> Result<u64, Error> {
         let result = if self.caches_statements() {
             let statement = self.prepare_cached(path, sql).await?;
+            self.in_flight = true;
             self.client.execute(&statement, params).await
         } else {
+            self.in_flight = true;
             self.client.execute(sql, params).await
         };
-        result.map_err(|err| Error::database("running statement", path.tenant().map(TenantName::as_str), err))
+        self.settle(path, sql, result, "running statement")
     }
 
     pub(crate) async fn batch_execute(&mut self, path: &SearchPath, sql: &str) -> Result<(), Error> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|err| Error::database("running statements", path.tenant().map(TenantName::as_str), err))
+        self.in_flight = true;
+        let result = self.client.batch_execute(sql).await;
+        self.in_flight = false;
+        result.map_err(|err| Error::database("running statements", path.tenant().map(TenantName::as_str), err))
+    }
+
+    /// The statement's result is in. A cached statement that the server refused because the
+    /// tables changed under it (a migration: `0A000`, "cached plan must not change result
+    /// type") is evicted, so the next use prepares it afresh.
+    fn settle<T>(
+        &mut self,
+        path: &SearchPath,
+        sql: &str,
+        result: Result<T, tokio_postgres::Error>,
+        action: &'static str,
+    ) -> Result<T, Error> {
+        self.in_flight = false;
+        result.map_err(|err| {
+            if is_stale_statement(&err) {
+                self.statements.remove(path.as_sql(), sql);
+            }
+            Error::database(action, path.tenant().map(TenantName::as_str), err)
+        })
+    }
+}
+
+/// Whether the server refused a prepared statement because the tables it reads changed since it
+/// was prepared (`0A000`: `cached plan must not change result type`).
+pub(crate) fn is_stale_statement(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED)
+}
+
+/// How long an abandoned statement may take to finish before it is cancelled.
+const ABANDONED_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Deals with a connection whose statement was abandoned mid-flight (its caller's future was
+/// dropped), in a spawned task:
+/// - if the statement ends within [`ABANDONED_GRACE`], the connection is rolled back (or, after
+///   session mode, reset) and goes back to the pool;
+/// - otherwise it is taken out of the pool, so abandoned slow queries cannot starve it, and
+///   closed. Directly connected, the server is first asked to cancel the statement
+///   (PostgreSQL's cancel request, on a connection of its own). A cancelled connection is never
+///   reused: a cancel request that arrives late would cancel whatever it runs next.
+///
+/// Behind PgBouncer (`behind_pgbouncer`) no cancel request is sent: tokio-postgres closes the
+/// cancel connection as soon as the request is written, and PgBouncer 1.18 (Debian 12's) exits
+/// with `bad client state` when a cancel client leaves before PgBouncer has forwarded the request
+/// (pgbouncer/pgbouncer#801, fixed by #846). Closing the connection makes PgBouncer close its
+/// server connection; the server notices and stops the statement when
+/// `client_connection_check_interval` is set (docs/context.md).
+pub(crate) fn recover_abandoned(mut conn: deadpool::managed::Object<super::pool::Manager>, behind_pgbouncer: bool) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to wait on: the pool's recycle step refuses an in-flight connection.
+        return;
+    };
+    runtime.spawn(async move {
+        if let Ok(Ok(())) = tokio::time::timeout(ABANDONED_GRACE, conn.clean_up()).await {
+            return; // back to the pool, clean
+        }
+        let conn = deadpool::managed::Object::take(conn);
+        if !behind_pgbouncer {
+            if let Err(err) = conn.client.cancel_token().cancel_query(tokio_postgres::NoTls).await {
+                tracing::debug!("cancelling an abandoned statement failed: {err}");
+            }
+        }
+        // Dropping the client alone would keep the socket open until the statement's result.
+        conn.socket.abort();
+    });
+}
+
+impl PgConnection {
+    /// Waits for the statement on the wire, then ends what its user left open: a reset after
+    /// session mode, a `ROLLBACK` otherwise.
+    async fn clean_up(&mut self) -> Result<(), tokio_postgres::Error> {
+        if self.needs_reset {
+            self.reset_session().await?;
+        } else {
+            self.client.batch_execute("ROLLBACK").await?;
+            self.interrupted = false;
+            // A COMMIT may have been on the wire: whose temporary objects are left is unknown.
+            self.temp_objects = TempObjects::Unknown;
+        }
+        self.in_flight = false;
+        Ok(())
     }
 }
 

@@ -27,12 +27,12 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<PgConnection, tokio_postgres::Error> {
         let (client, connection) = self.pg_config.connect(NoTls).await?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!("connection closed: {err}");
             }
         });
-        Ok(PgConnection::new(client, self.statement_cache_capacity))
+        Ok(PgConnection::new(client, task.abort_handle(), self.statement_cache_capacity))
     }
 
     async fn recycle(&self, conn: &mut PgConnection, _: &Metrics) -> RecycleResult<tokio_postgres::Error> {
@@ -46,6 +46,10 @@ impl managed::Manager for Manager {
         }
         if conn.tenants_seen() >= self.max_tenants {
             return Err(RecycleError::message("connection served its maximum number of tenants"));
+        }
+        if conn.in_flight {
+            // Abandoned mid-statement and dropped where no runtime could cancel it.
+            return Err(RecycleError::message("a statement was abandoned mid-flight"));
         }
         if conn.needs_reset {
             // Session mode used it and the reset on release did not run (no runtime then).

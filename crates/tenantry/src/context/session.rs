@@ -47,7 +47,10 @@ impl TenantSession {
         let mut session = Self { conn: Some(conn), path };
         let tenant = session.path.tenant().cloned();
         let tenant = tenant.as_ref();
-        let messages = session.conn().client.simple_query(&sql).await.map_err(|err| match (err.code(), tenant) {
+        session.conn().in_flight = true;
+        let set = session.conn().client.simple_query(&sql).await;
+        session.conn().in_flight = false;
+        let messages = set.map_err(|err| match (err.code(), tenant) {
             (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => crate::schema::not_found(tenant),
             (_, tenant) => Error::database("setting the session search path", tenant.map(TenantName::as_str), err),
         })?;
@@ -136,6 +139,11 @@ impl TenantSession {
 impl Drop for TenantSession {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
+        if conn.in_flight {
+            // Session mode is refused behind PgBouncer.
+            super::connection::recover_abandoned(conn, false);
+            return;
+        }
         // Reset now rather than when the connection is next borrowed, so the session's locks
         // (its existence lock among them: a drop of the tenant waits for it) and temporary
         // objects do not outlive it while the connection sits idle. Without a runtime, the

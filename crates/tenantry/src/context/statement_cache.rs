@@ -40,6 +40,13 @@ impl StatementCache {
         (&*entry.search_path == search_path && &*entry.sql == sql).then(|| entry.statement.clone())
     }
 
+    /// Forgets the statement for `sql` under `search_path` (it no longer matches the tables).
+    pub(crate) fn remove(&mut self, search_path: &str, sql: &str) {
+        if let Some(entries) = self.entries.as_mut() {
+            entries.pop(&key(search_path, sql));
+        }
+    }
+
     /// Caches `statement`; the least recently used one is dropped (and closed) when full.
     pub(crate) fn insert(&mut self, search_path: &str, sql: &str, statement: Statement) {
         if let Some(entries) = self.entries.as_mut() {

@@ -27,7 +27,10 @@ use crate::schema::statements::{MissingSchema, Prelude};
 pub struct TenantTransaction {
     conn: Option<Object<Manager>>,
     path: SearchPath,
+    behind_pgbouncer: bool,
     failed: bool,
+    /// No statement has run yet: one refused as stale can be retried in a fresh transaction.
+    pristine: bool,
 }
 
 impl TenantTransaction {
@@ -38,35 +41,8 @@ impl TenantTransaction {
     ) -> Result<Self, Error> {
         conn.interrupted = true;
         conn.note_tenant(path.tenant());
-        // Behind PgBouncer every transaction may land on a server connection another client
-        // used: clear both statements and temporary objects each time.
-        let prelude = Prelude {
-            deallocate_all: behind_pgbouncer,
-            discard_temp: behind_pgbouncer || conn.temp_objects.must_discard_for(path.tenant()),
-        };
-        let tenant = path.tenant();
-        let present = match conn.client.simple_query(&path.begin_sql(MissingSchema::Counted, prelude)).await {
-            Ok(messages) => !path.is_guarded() || schema_was_present(&messages),
-            Err(err) => {
-                if conn.client.batch_execute("ROLLBACK").await.is_ok() {
-                    conn.interrupted = false;
-                }
-                return Err(match (err.code(), tenant) {
-                    (Some(code), Some(tenant)) if *code == SqlState::INVALID_SCHEMA_NAME => {
-                        crate::schema::not_found(tenant)
-                    }
-                    _ => Error::database("beginning tenant transaction", tenant.map(TenantName::as_str), err),
-                });
-            }
-        };
-        if let (false, Some(tenant)) = (present, tenant) {
-            // Dropped or renamed while this transaction waited for the tenant's existence lock.
-            if conn.client.batch_execute("ROLLBACK").await.is_ok() {
-                conn.interrupted = false;
-            }
-            return Err(crate::schema::not_found(tenant));
-        }
-        Ok(Self { conn: Some(conn), path, failed: false })
+        open(&mut conn, &path, behind_pgbouncer).await?;
+        Ok(Self { conn: Some(conn), path, behind_pgbouncer, failed: false, pristine: true })
     }
 
     /// Switches the rest of this transaction to `path` (used by tenant creation, whose schema
@@ -101,7 +77,13 @@ impl TenantTransaction {
     /// [`Error::Database`]; the transaction is then aborted and `commit` will say so.
     pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
         let (conn, path) = self.parts()?;
-        let result = conn.query(path, sql, params).await;
+        let mut result = conn.query(path, sql, params).await;
+        if self.should_retry(&result) {
+            result = match self.restart().await {
+                Ok((conn, path)) => conn.query(path, sql, params).await,
+                Err(err) => Err(err),
+            };
+        }
         self.note(result)
     }
 
@@ -129,7 +111,13 @@ impl TenantTransaction {
     /// As [`query`](Self::query).
     pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
         let (conn, path) = self.parts()?;
-        let result = conn.execute(path, sql, params).await;
+        let mut result = conn.execute(path, sql, params).await;
+        if self.should_retry(&result) {
+            result = match self.restart().await {
+                Ok((conn, path)) => conn.execute(path, sql, params).await,
+                Err(err) => Err(err),
+            };
+        }
         self.note(result)
     }
 
@@ -192,7 +180,9 @@ impl TenantTransaction {
     async fn finish(&mut self, sql: &'static str) -> Result<(), Error> {
         let tenant = self.path.tenant().map(TenantName::as_str);
         let conn = self.conn.as_mut().ok_or(Error::TransactionAborted { tenant: tenant.map(str::to_owned) })?;
+        conn.in_flight = true;
         let result = conn.client.batch_execute(sql).await;
+        conn.in_flight = false;
         match result {
             Ok(()) => {
                 conn.interrupted = false;
@@ -217,16 +207,70 @@ impl TenantTransaction {
     }
 
     fn note<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        self.pristine = false;
         if result.is_err() {
             self.failed = true;
         }
         result
     }
+
+    /// Whether `result` is the transaction's first statement refused because a migration
+    /// changed its tables since the connection prepared it (the connection has evicted it).
+    /// Nothing else ran in the transaction, so running it again in a fresh one is invisible to
+    /// the caller.
+    fn should_retry<T>(&self, result: &Result<T, Error>) -> bool {
+        self.pristine && result.as_ref().err().and_then(Error::sqlstate) == Some("0A000")
+    }
+
+    /// Rolls the aborted transaction back and opens a new one on the same path.
+    async fn restart(&mut self) -> Result<(&mut Object<Manager>, &SearchPath), Error> {
+        let behind_pgbouncer = self.behind_pgbouncer;
+        let (conn, path) = self.parts()?;
+        conn.client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|err| Error::database("rolling back", path.tenant().map(TenantName::as_str), err))?;
+        open(conn, path, behind_pgbouncer).await?;
+        conn.interrupted = true;
+        self.parts()
+    }
+}
+
+/// Sends the `BEGIN` message for `path` on `conn` (one round trip); on failure, rolls back.
+async fn open(conn: &mut Object<Manager>, path: &SearchPath, behind_pgbouncer: bool) -> Result<(), Error> {
+    // Behind PgBouncer every transaction may land on a server connection another client
+    // used: clear both statements and temporary objects each time.
+    let prelude = Prelude {
+        deallocate_all: behind_pgbouncer,
+        discard_temp: behind_pgbouncer || conn.temp_objects.must_discard_for(path.tenant()),
+    };
+    let tenant = path.tenant();
+    conn.in_flight = true;
+    let begun = conn.client.simple_query(&path.begin_sql(MissingSchema::Counted, prelude)).await;
+    conn.in_flight = false;
+    let error = match (begun, tenant) {
+        (Ok(messages), _) if !path.is_guarded() || schema_was_present(&messages) => return Ok(()),
+        // Dropped or renamed while this transaction waited for the tenant's existence lock.
+        (Ok(_), Some(tenant)) => crate::schema::not_found(tenant),
+        (Ok(_), None) => return Ok(()), // the default path is never guarded
+        (Err(err), Some(tenant)) if err.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {
+            crate::schema::not_found(tenant)
+        }
+        (Err(err), _) => Error::database("beginning tenant transaction", tenant.map(TenantName::as_str), err),
+    };
+    if conn.client.batch_execute("ROLLBACK").await.is_ok() {
+        conn.interrupted = false;
+    }
+    Err(error)
 }
 
 impl Drop for TenantTransaction {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
+        if conn.in_flight {
+            super::connection::recover_abandoned(conn, self.behind_pgbouncer);
+            return;
+        }
         if !conn.interrupted {
             return;
         }

@@ -1,0 +1,127 @@
+//! The application keeps serving while the fleet changes under it: statements cached before a
+//! migration changed their tables, and queries whose caller went away (issue 8;
+//! docs/context.md).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{connect, raw_client};
+use tenantry::{Error, Tenantry};
+use tenantry_test_support::test_database;
+
+#[tokio::test]
+async fn statements_cached_before_a_migration_are_prepared_again() {
+    let db = test_database("live_stale_statements").await;
+    let tenantry = connect(&db, |config| config.pool.max_size = 1).await;
+    let acme = tenantry.tenant("acme").expect("valid");
+    tenantry.create(&acme).await.expect("creates");
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(
+        "CREATE TABLE acme.items (id int PRIMARY KEY, name text); INSERT INTO acme.items VALUES (1, 'one')",
+    )
+    .await
+    .expect("table");
+    let select_all = |tenantry: Tenantry, first: bool| {
+        let acme = acme.clone();
+        async move {
+            let mut tx = tenantry.transaction_in(Some(&acme)).await?;
+            if !first {
+                tx.query("SELECT 1", &[]).await?;
+            }
+            let row = tx.query_one("SELECT * FROM items WHERE id = 1", &[]).await?;
+            tx.commit().await?;
+            Ok::<usize, Error>(row.len())
+        }
+    };
+    assert_eq!(select_all(tenantry.clone(), true).await.expect("reads"), 2);
+
+    // A migration adds a column: the connection's cached `SELECT *` no longer matches.
+    raw.batch_execute("ALTER TABLE acme.items ADD COLUMN price int").await.expect("migrates");
+    let columns = select_all(tenantry.clone(), true).await.expect("the first statement is retried transparently");
+    assert_eq!(columns, 3);
+
+    // Not the transaction's first statement: it cannot be retried, but it fails once only.
+    raw.batch_execute("ALTER TABLE acme.items ADD COLUMN weight int").await.expect("migrates");
+    let err = select_all(tenantry.clone(), false).await.expect_err("refused mid-transaction");
+    assert_eq!(err.sqlstate(), Some("0A000"), "{err}");
+    let columns = select_all(tenantry.clone(), false).await.expect("the stale statement was evicted");
+    assert_eq!(columns, 4);
+}
+
+/// Ten slow queries on a pool of ten, abandoned by their callers: the pool must serve again at
+/// once (its acquire timeout is one second) and the server must stop running them.
+async fn abandoned_queries_free_the_pool(tenantry: Tenantry, url: &str) {
+    let acme = tenantry.tenant("acme").expect("valid");
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let (tenantry, acme) = (tenantry.clone(), acme.clone());
+        slow.push(tokio::spawn(async move {
+            let mut tx = tenantry.transaction_in(Some(&acme)).await?;
+            tx.query("SELECT pg_sleep(60)", &[]).await
+        }));
+    }
+    let raw = raw_client(url).await;
+    let running = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active' AND datname = current_database()";
+    let started = Instant::now();
+    while raw.query_one(running, &[]).await.expect("counts").get::<_, i64>(0) < 10 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the slow queries never all started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in &slow {
+        task.abort(); // the client went away: its future is dropped mid-query
+    }
+    let mut fast = Vec::new();
+    for _ in 0..10 {
+        let (tenantry, acme) = (tenantry.clone(), acme.clone());
+        fast.push(tokio::spawn(async move {
+            let mut tx = tenantry.transaction_in(Some(&acme)).await?;
+            let row = tx.query_one("SELECT 1", &[]).await?;
+            tx.commit().await?;
+            Ok::<i32, Error>(row.get(0))
+        }));
+    }
+    for task in fast {
+        let served = task.await.expect("joins");
+        assert_eq!(served.expect("the pool serves again within its one-second acquire timeout"), 1);
+    }
+    let started = Instant::now();
+    while raw.query_one(running, &[]).await.expect("counts").get::<_, i64>(0) > 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the abandoned queries were not cancelled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_queries_are_cancelled_and_the_pool_recovers() {
+    let db = test_database("live_abandoned").await;
+    let tenantry = connect(&db, |config| {
+        config.pool.max_size = 10;
+        config.pool.acquire_timeout_secs = 1;
+    })
+    .await;
+    tenantry.create(&tenantry.tenant("acme").expect("valid")).await.expect("creates");
+    abandoned_queries_free_the_pool(tenantry, &db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_queries_are_cancelled_and_the_pool_recovers_behind_pgbouncer() {
+    let db = test_database("live_abandoned_pgbouncer").await;
+    // What docs/context.md asks of servers behind PgBouncer: a backend whose client went away
+    // stops its statement (tenantry sends no cancel request through PgBouncer).
+    let raw = raw_client(&db.url()).await;
+    let database = tenantry::sql::quote_ident(db.name());
+    raw.batch_execute(&format!("ALTER DATABASE {database} SET client_connection_check_interval = '200ms'"))
+        .await
+        .expect("sets the check interval");
+    let setup = connect(&db, |_| {}).await;
+    setup.create(&setup.tenant("acme").expect("valid")).await.expect("creates");
+    setup.close();
+    let mut config = tenantry::Config::default();
+    config.database_url = Some(db.pgbouncer_url());
+    config.pool.behind_pgbouncer = true;
+    config.pool.max_size = 10;
+    config.pool.acquire_timeout_secs = 1;
+    let tenantry = Tenantry::connect(config).await.expect("connects through PgBouncer");
+    abandoned_queries_free_the_pool(tenantry, &db.url()).await;
+}
