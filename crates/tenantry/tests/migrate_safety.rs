@@ -1,0 +1,126 @@
+//! What a migrator connection must not carry from one tenant to the next: temporary objects.
+
+mod common;
+
+use common::{create_tenants, raw_client, setup_migrator as setup};
+use tenantry::migrate::{CreateMethod, CreateOptions, RunOptions};
+use tenantry::sql::quote_ident;
+use tenantry::{TenantName, Tenantry};
+use tenantry_test_support::test_database;
+
+/// A migrations directory whose `tenant/` holds these irreversible migrations, numbered from 1.
+fn migrations(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
+    std::fs::create_dir_all(dir.path().join("tenant")).expect("tenant dir");
+    for (index, sql) in files.iter().enumerate() {
+        let path = dir.path().join(format!("tenant/{:04}_step.sql", index + 1));
+        std::fs::write(path, sql).expect("writes migration");
+    }
+    dir
+}
+
+/// Asserts that `table` in each of `schemas` holds one row, whose `column` names that schema.
+async fn assert_each_holds_its_own(
+    client: &tokio_postgres::Client,
+    schemas: &[&str],
+    table: &str,
+    column: &str,
+    why: &str,
+) {
+    let mut held = Vec::with_capacity(schemas.len());
+    for schema in schemas {
+        let sql = format!("SELECT {column} FROM {}.{table} ORDER BY 1", quote_ident(schema));
+        let rows: Vec<String> = client.query(&sql, &[]).await.expect("reads").iter().map(|row| row.get(0)).collect();
+        held.push(rows);
+    }
+    let own: Vec<Vec<&str>> = schemas.iter().map(|schema| vec![*schema]).collect();
+    assert_eq!(held, own, "{why}");
+}
+
+fn one_worker() -> RunOptions {
+    RunOptions { jobs: Some(1), ..RunOptions::default() }
+}
+
+#[tokio::test]
+async fn a_migrations_temporary_tables_never_reach_the_next_tenant_on_its_worker() {
+    let db = test_database("safety_temp_migrate").await;
+    let dir = migrations(&[
+        "CREATE TABLE orders (note text NOT NULL); CREATE TABLE imported (origin text NOT NULL)",
+        // A staging table, and a temporary table named like a tenant table; neither ON COMMIT DROP.
+        "CREATE TEMP TABLE IF NOT EXISTS staging AS SELECT current_schema()::text AS origin;
+         INSERT INTO imported SELECT origin FROM staging;
+         CREATE TEMP TABLE IF NOT EXISTS orders (note text);
+         INSERT INTO orders VALUES (current_schema())",
+    ]);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 3).await;
+    // One worker: every tenant runs on the same connection, one after the other.
+    let report = migrator.run(&one_worker()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let raw = raw_client(&db.url()).await;
+    let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
+    assert_each_holds_its_own(&raw, &schemas, "imported", "origin", "staged another tenant's rows").await;
+    assert_each_holds_its_own(&raw, &schemas, "orders", "note", "wrote into a temporary table").await;
+}
+
+#[tokio::test]
+async fn exec_tenants_never_resolve_each_others_temporary_tables_or_views() {
+    let db = test_database("safety_temp_exec").await;
+    let dir = migrations(&["CREATE TABLE orders (note text NOT NULL); CREATE TABLE settings (origin text NOT NULL); \
+         CREATE TABLE log (origin text NOT NULL); INSERT INTO settings VALUES (current_schema())"]);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 3).await;
+    assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());
+
+    let writes = "INSERT INTO orders VALUES (current_schema()); CREATE TEMP TABLE orders (note text)";
+    let report = migrator.exec(writes, &one_worker()).await.expect("execs");
+    assert!(report.is_success(), "{report}");
+    let reads = "INSERT INTO log SELECT origin FROM settings; \
+                 CREATE OR REPLACE TEMP VIEW settings AS SELECT 'another tenant''s view'::text AS origin";
+    let report = migrator.exec(reads, &one_worker()).await.expect("execs");
+    assert!(report.is_success(), "{report}");
+    let raw = raw_client(&db.url()).await;
+    let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
+    assert_each_holds_its_own(&raw, &schemas, "orders", "note", "wrote into another tenant's table").await;
+    assert_each_holds_its_own(&raw, &schemas, "log", "origin", "read another tenant's view").await;
+}
+
+#[tokio::test]
+async fn create_leaves_no_temporary_table_on_the_pooled_connection() {
+    let db = test_database("safety_temp_create").await;
+    let dir = migrations(&["CREATE TABLE origin_log (origin text NOT NULL)"]);
+    let seed = dir.path().join("seed.sql");
+    std::fs::write(
+        &seed,
+        "CREATE TEMP TABLE IF NOT EXISTS seed_source AS SELECT current_schema()::text AS origin;
+         INSERT INTO origin_log SELECT origin FROM seed_source",
+    )
+    .expect("seed");
+    // One pooled connection: both creations and the check below share it.
+    let (tenantry, migrator) = setup(&db, dir.path(), |config| {
+        config.migrations.seed_file = Some(seed);
+        config.pool.max_size = 1;
+    })
+    .await;
+    let raw = raw_client(&db.url()).await;
+    let migrated = tenantry.tenant("migrated").expect("valid");
+    let report = migrator.create(&migrated, &CreateOptions::default()).await.expect("creates");
+    assert!(matches!(report.method, CreateMethod::Migrated { .. }), "{report:?}");
+    assert_no_temp_table(&tenantry, &migrated).await;
+    assert!(migrator.run(&RunOptions::default()).await.expect("migrates the template").is_success());
+    let cloned = tenantry.tenant("cloned").expect("valid");
+    let report = migrator.create(&cloned, &CreateOptions::default()).await.expect("creates");
+    assert_eq!(report.method, CreateMethod::Cloned);
+    assert_no_temp_table(&tenantry, &cloned).await;
+    let schemas = ["migrated", "cloned"];
+    assert_each_holds_its_own(&raw, &schemas, "origin_log", "origin", "a seed read another tenant's rows").await;
+}
+
+async fn assert_no_temp_table(tenantry: &Tenantry, tenant: &TenantName) {
+    let mut tx = tenantry.transaction_in(Some(tenant)).await.expect("begins");
+    let left: Option<String> =
+        tx.query_one("SELECT to_regclass('pg_temp.seed_source')::text", &[]).await.expect("looks up").get(0);
+    tx.commit().await.expect("commits");
+    assert_eq!(left, None, "the seed's temporary table outlived the creation of {tenant}");
+}
