@@ -1,10 +1,11 @@
-//! What a migrator connection must not carry from one tenant to the next: temporary objects.
+//! What a migrator connection must not carry from one tenant to the next (temporary objects),
+//! and when `migrate` may trust a schema's summary comment instead of its bookkeeping rows.
 
 mod common;
 
-use common::{create_tenants, raw_client, setup_migrator as setup};
-use tenantry::migrate::{CreateMethod, CreateOptions, RunOptions};
-use tenantry::sql::quote_ident;
+use common::{applied_versions, create_tenants, raw_client, setup_migrator as setup, workload};
+use tenantry::migrate::{CreateMethod, CreateOptions, Goal, Outcome, RunOptions, Selection};
+use tenantry::sql::{quote_ident, quote_literal};
 use tenantry::{TenantName, Tenantry};
 use tenantry_test_support::test_database;
 
@@ -36,6 +37,21 @@ async fn assert_each_holds_its_own(
     }
     let own: Vec<Vec<&str>> = schemas.iter().map(|schema| vec![*schema]).collect();
     assert_eq!(held, own, "{why}");
+}
+
+/// The summary comment on `schema`'s bookkeeping table.
+async fn summary(client: &tokio_postgres::Client, schema: &str) -> String {
+    let table = format!("{}.tenantry_migrations", quote_ident(schema));
+    client
+        .query_one("SELECT obj_description($1::text::regclass, 'pg_class')", &[&table])
+        .await
+        .expect("reads the comment")
+        .get(0)
+}
+
+async fn set_summary(client: &tokio_postgres::Client, schema: &str, comment: &str) {
+    let sql = format!("COMMENT ON TABLE {}.tenantry_migrations IS {}", quote_ident(schema), quote_literal(comment));
+    client.batch_execute(&sql).await.expect("writes the comment");
 }
 
 fn one_worker() -> RunOptions {
@@ -123,4 +139,46 @@ async fn assert_no_temp_table(tenantry: &Tenantry, tenant: &TenantName) {
         tx.query_one("SELECT to_regclass('pg_temp.seed_source')::text", &[]).await.expect("looks up").get(0);
     tx.commit().await.expect("commits");
     assert_eq!(left, None, "the seed's temporary table outlived the creation of {tenant}");
+}
+
+#[tokio::test]
+async fn a_summary_copied_from_another_schema_or_in_the_old_format_is_not_trusted() {
+    let db = test_database("safety_summary").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 3).await;
+    assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());
+    let behind = RunOptions {
+        selection: Selection::Tenants(vec![tenants[1].clone(), tenants[2].clone()]),
+        ..RunOptions::goal(Goal::Target(8))
+    };
+    assert!(migrator.run(&behind).await.expect("rolls back").is_success());
+    let raw = raw_client(&db.url()).await;
+    let current = summary(&raw, tenants[0].schema()).await;
+    // t-001 gets t-000's summary, as a schema restored from t-000's dump would carry it.
+    set_summary(&raw, tenants[1].schema(), &current).await;
+    // t-002 gets a summary of the first format, claiming all ten migrations.
+    let digest = current.split("digest=").nth(1).and_then(|rest| rest.split(' ').next()).expect("a digest");
+    set_summary(&raw, tenants[2].schema(), &format!("tenantry:1 count=10 max=10 digest={digest}")).await;
+
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.current_tenants(), 1, "{status}");
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    for behind in &tenants[1..] {
+        let result = report.tenants.iter().find(|r| r.subject.tenant() == Some(behind)).expect("reported");
+        assert!(
+            matches!(&result.outcome, Outcome::Succeeded { applied, .. } if *applied == [9, 10]),
+            "{behind}: {:?}",
+            result.outcome
+        );
+        assert_eq!(applied_versions(&raw, behind.schema()).await, (1..=10).collect::<Vec<_>>());
+        let rewritten = summary(&raw, behind.schema()).await;
+        assert!(
+            rewritten.starts_with("tenantry:2 ") && rewritten.ends_with(&format!(" schema={behind}")),
+            "{rewritten}"
+        );
+    }
+    let again = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!((again.current_tenants(), again.read.from_table), (3, 0), "{again}");
 }

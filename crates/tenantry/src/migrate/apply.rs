@@ -240,7 +240,7 @@ async fn apply_transactional(
     messages.push("BEGIN".to_owned());
     messages.push(setup);
     messages.extend(steps.iter().map(|step| step_sql(schema, job.migrations, step)));
-    messages.push(bookkeeping::comment_sql(schema, &after.summary()));
+    messages.push(bookkeeping::comment_sql(schema, &after));
     messages.push("COMMIT".to_owned());
 
     // All messages are queued before any response is awaited: one network round trip.
@@ -299,7 +299,7 @@ async fn apply_alone(
         temp::set_search_path_sql("LOCAL", job.search_path),
         bookkeeping::MARK_START_SQL,
         record,
-        bookkeeping::comment_sql(schema, &after.summary())
+        bookkeeping::comment_sql(schema, &after)
     );
     let cleanup = format!(
         "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",

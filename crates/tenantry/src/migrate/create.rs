@@ -93,7 +93,7 @@ impl MigrateNewTenant<'_> {
             ));
             applied.0.insert(migration.version, migration.checksum.clone());
         }
-        messages.push(("preparing the new tenant's bookkeeping", bookkeeping::comment_sql(schema, &applied.summary())));
+        messages.push(("preparing the new tenant's bookkeeping", bookkeeping::comment_sql(schema, &applied)));
         if let Some(seed) = self.seed {
             messages.push((SEED, seed.to_owned()));
         }

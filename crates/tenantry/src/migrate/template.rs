@@ -122,7 +122,7 @@ impl CloneNewTenant<'_> {
                 ),
             ),
             (cloning, self.template.script.to_sql()),
-            (cloning, bookkeeping::comment_sql(schema, &self.template.applied.summary())),
+            (cloning, bookkeeping::comment_sql(schema, &self.template.applied)),
         ];
         if let Some(seed) = self.seed {
             messages.push((SEED, seed.to_owned()));
