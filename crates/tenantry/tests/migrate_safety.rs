@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{applied_versions, create_tenants, raw_client, setup_migrator as setup, workload};
-use tenantry::migrate::{CreateMethod, CreateOptions, Goal, Outcome, RunOptions, Selection};
+use common::{applied_versions, columns, create_tenants, raw_client, setup_migrator as setup, workload};
+use tenantry::migrate::{CreateMethod, CreateOptions, Goal, Outcome, RunOptions, Selection, SkipReason};
 use tenantry::sql::{quote_ident, quote_literal};
 use tenantry::{TenantName, Tenantry};
 use tenantry_test_support::test_database;
@@ -181,4 +181,40 @@ async fn a_summary_copied_from_another_schema_or_in_the_old_format_is_not_truste
     }
     let again = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
     assert_eq!((again.current_tenants(), again.read.from_table), (3, 0), "{again}");
+}
+
+#[tokio::test]
+async fn verify_applies_what_rows_deleted_behind_an_intact_summary_hid() {
+    let db = test_database("safety_verify").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 2).await;
+    assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());
+    // By hand, behind tenantry's back: migration 10 undone in t-001 and its row deleted; the
+    // summary still says 10.
+    let raw = raw_client(&db.url()).await;
+    let down = std::fs::read_to_string(dir.path().join("tenant/0010_order_columns_and_index.down.sql")).expect("reads");
+    raw.batch_execute(&format!(
+        "BEGIN; SET LOCAL search_path TO {}; {down}\n; DELETE FROM tenantry_migrations WHERE version = 10; COMMIT",
+        quote_ident(tenants[1].schema())
+    ))
+    .await
+    .expect("undoes migration 10 by hand");
+
+    let outcome = |report: &tenantry::migrate::MigrationReport, tenant: &TenantName| {
+        report.tenants.iter().find(|r| r.subject.tenant() == Some(tenant)).map(|r| r.outcome.clone())
+    };
+    let up_to_date = Some(Outcome::Skipped { reason: SkipReason::UpToDate });
+    let plain = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert_eq!(outcome(&plain, &tenants[1]), up_to_date, "a plain run trusts the summary: {plain}");
+
+    let verified = migrator.run(&RunOptions { verify: true, ..RunOptions::default() }).await.expect("runs");
+    assert!(verified.is_success(), "{verified}");
+    assert!(
+        matches!(outcome(&verified, &tenants[1]), Some(Outcome::Succeeded { applied, .. }) if applied == [10]),
+        "{verified}"
+    );
+    assert_eq!(outcome(&verified, &tenants[0]), up_to_date, "{verified}");
+    assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=10).collect::<Vec<_>>());
+    assert!(columns(&raw, tenants[1].schema(), "sales_order").await.contains(&"currency".to_owned()));
 }
