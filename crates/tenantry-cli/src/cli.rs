@@ -124,6 +124,9 @@ pub(crate) enum Command {
         /// Record the new checksums of applied migrations edited on disk, instead of blocking
         #[arg(long)]
         accept_changed_checksums: bool,
+        /// Read every bookkeeping table instead of trusting the summaries
+        #[arg(long)]
+        verify: bool,
     },
     /// Revert migrations (default: the last one) in every tenant
     Rollback {
@@ -265,5 +268,7 @@ mod tests {
         assert!(Cli::try_parse_from(["tenantry", "migrate", "--shared-only", "--tenant", "a"]).is_err());
         assert!(Cli::try_parse_from(["tenantry", "exec"]).is_err(), "exec needs SQL or --file");
         assert!(Cli::try_parse_from(["tenantry", "rollback", "--steps", "2", "--target", "3"]).is_err());
+        let cli = Cli::try_parse_from(["tenantry", "migrate", "--verify"]).expect("parses");
+        assert!(matches!(cli.command, Command::Migrate { verify: true, .. }));
     }
 }

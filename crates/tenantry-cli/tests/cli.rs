@@ -153,6 +153,33 @@ async fn migrate_reports_for_people_and_programs() {
 }
 
 #[tokio::test]
+async fn migrate_verify_reads_the_rows_a_summary_hides() {
+    let db = db("cli_migrate_verify").await;
+    let dir = project(10);
+    let url = db.url();
+    tenantry(dir.path(), &url).args(["create", "a", "b", "--no-clone"]).assert().success();
+    // By hand: migration 10 undone in b and its bookkeeping row deleted; the summary still says 10.
+    let down = std::fs::read_to_string(dir.path().join("migrations/tenant/0010_order_columns_and_index.down.sql"))
+        .expect("reads");
+    let undo = dir.path().join("undo.sql");
+    std::fs::write(&undo, format!("{down}\n;\nDELETE FROM tenantry_migrations WHERE version = 10")).expect("writes");
+    tenantry(dir.path(), &url).args(["exec", "--tenant", "b", "--file"]).arg(&undo).assert().success();
+
+    let plain = tenantry(dir.path(), &url).args(["migrate", "--json"]).output().expect("runs");
+    assert!(plain.status.success());
+    let b = &json(&plain.stdout)["tenants"][1];
+    assert_eq!((b["tenant"].as_str(), b["skip_reason"].as_str()), (Some("b"), Some("up to date")));
+
+    let verified = tenantry(dir.path(), &url).args(["migrate", "--verify", "--json"]).output().expect("runs");
+    assert!(verified.status.success());
+    let document = json(&verified.stdout);
+    let (a, b) = (&document["tenants"][0], &document["tenants"][1]);
+    assert_eq!((b["tenant"].as_str(), b["status"].as_str()), (Some("b"), Some("succeeded")));
+    assert_eq!(b["applied"], serde_json::json!([10]));
+    assert_eq!((a["tenant"].as_str(), a["skip_reason"].as_str()), (Some("a"), Some("up to date")));
+}
+
+#[tokio::test]
 async fn status_rollback_redo_up_down_exec_seed_and_dump() {
     let db = db("cli_operations").await;
     let dir = project(10);

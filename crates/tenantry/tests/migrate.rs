@@ -4,27 +4,13 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{applied_versions, columns, connect, create_tenants, raw_client, workload};
+use common::{applied_versions, columns, create_tenants, raw_client, setup_migrator as setup, workload};
 use tenantry::migrate::{
     CreateMethod, CreateOptions, Goal, MigrationEvent, MigrationSource, Migrator, Outcome, RunOptions, Selection,
     SkipReason,
 };
-use tenantry::{Config, Error, Tenantry};
-use tenantry_test_support::{test_database, TestDatabase};
-
-async fn setup(db: &TestDatabase, dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> (Tenantry, Migrator) {
-    let dir = dir.to_owned();
-    let tenantry = connect(db, |config| {
-        config.migrations.directory = dir;
-        config.migrations.dump = false;
-        config.migrations.lock_timeout_ms = 2000;
-        config.migrations.retry_backoff_ms = 20;
-        edit(config);
-    })
-    .await;
-    let migrator = Migrator::load(&tenantry).expect("loads migrations");
-    (tenantry, migrator)
-}
+use tenantry::{Error, Tenantry};
+use tenantry_test_support::test_database;
 
 fn target(version: i64) -> RunOptions {
     RunOptions::goal(Goal::Target(version))

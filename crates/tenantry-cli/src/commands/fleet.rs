@@ -24,7 +24,9 @@ pub(crate) async fn run(context: &mut Context, command: &Command) -> anyhow::Res
         _ => unreachable!("not a fleet command"),
     };
     let mut options = options(&migrator, fleet, goal)?;
-    if let Command::Migrate { shared_only, tenants_only, dry_run, no_dump, accept_changed_checksums, .. } = command {
+    if let Command::Migrate { shared_only, tenants_only, dry_run, no_dump, accept_changed_checksums, verify, .. } =
+        command
+    {
         if *shared_only {
             options.selection = Selection::SharedOnly;
         } else if *tenants_only && options.selection == Selection::All {
@@ -32,6 +34,7 @@ pub(crate) async fn run(context: &mut Context, command: &Command) -> anyhow::Res
         }
         options.dry_run = *dry_run;
         options.accept_changed_checksums = *accept_changed_checksums;
+        options.verify = *verify;
         if *no_dump {
             options.dump = Some(false);
         }

@@ -5,8 +5,12 @@
 //! written at once, so a whole tenant costs about one round trip:
 //!
 //! ```text
-//! [BEGIN] [search_path, timeouts, tenant lock, table, state check] [step 1] … [step n] [summary] [COMMIT]
+//! [BEGIN] [DISCARD TEMP, search_path, timeouts, tenant lock, table, state check] [step 1] … [step n] [summary] [COMMIT]
 //! ```
+//!
+//! Every search path set here ends with `pg_temp`, and every schema's work starts with
+//! `DISCARD TEMP`, so no schema meets the temporary objects another schema left on the worker's
+//! connection (see [`temp`](super::temp)).
 //!
 //! `BEGIN` is a message of its own, so even a message that fails to parse runs inside the
 //! transaction. After any error PostgreSQL refuses every later message of the aborted transaction
@@ -25,6 +29,7 @@ use super::lock;
 use super::migration::Migration;
 use super::plan::{Direction, Plan, Step};
 use super::source::MigrationSet;
+use super::temp;
 use crate::sql::quote_literal;
 
 /// How to apply: timeouts and transaction grouping.
@@ -221,8 +226,8 @@ async fn apply_transactional(
     let mut after = applied.clone();
     advance(&mut after, steps, accept, job.migrations);
     let mut setup = format!(
-        "SET LOCAL search_path TO {}; {}; {}; {}; {}",
-        job.search_path,
+        "{}; {}; {}; {}; {}",
+        temp::enter_schema_sql("LOCAL", job.search_path),
         settings_sql(settings, "LOCAL"),
         lock::tenant_xact_lock_sql(schema),
         bookkeeping::create_table_sql(schema),
@@ -235,7 +240,7 @@ async fn apply_transactional(
     messages.push("BEGIN".to_owned());
     messages.push(setup);
     messages.extend(steps.iter().map(|step| step_sql(schema, job.migrations, step)));
-    messages.push(bookkeeping::comment_sql(schema, &after.summary()));
+    messages.push(bookkeeping::comment_sql(schema, &after));
     messages.push("COMMIT".to_owned());
 
     // All messages are queued before any response is awaited: one network round trip.
@@ -271,8 +276,8 @@ async fn apply_alone(
         Direction::Down => m.down.as_deref().unwrap_or_default(),
     };
     let prepare = format!(
-        "SET search_path TO {}; {}; {}; {}; {}",
-        job.search_path,
+        "{}; {}; {}; {}; {}",
+        temp::enter_schema_sql("SESSION", job.search_path),
         settings_sql(settings, "SESSION"),
         lock::tenant_session_lock_sql(schema),
         bookkeeping::create_table_sql(schema),
@@ -290,11 +295,11 @@ async fn apply_alone(
             .push_str(&format!("{}; ", bookkeeping::update_checksum_sql(schema, migration(job.migrations, *version))));
     }
     let finish = format!(
-        "BEGIN; SET LOCAL search_path TO {}; {}; {accept_sql}{}; {}; COMMIT",
-        job.search_path,
+        "BEGIN; {}; {}; {accept_sql}{}; {}; COMMIT",
+        temp::set_search_path_sql("LOCAL", job.search_path),
         bookkeeping::MARK_START_SQL,
         record,
-        bookkeeping::comment_sql(schema, &after.summary())
+        bookkeeping::comment_sql(schema, &after)
     );
     let cleanup = format!(
         "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
@@ -316,8 +321,8 @@ async fn apply_alone(
     result
 }
 
-/// Runs `sql` in one schema's transaction, with the same setup as a migration (search path,
-/// timeouts, tenant lock), pipelined: `[BEGIN] [setup] [sql] [COMMIT]`.
+/// Runs `sql` in one schema's transaction, with the same setup as a migration (`DISCARD TEMP`,
+/// search path, timeouts, tenant lock), pipelined: `[BEGIN] [setup] [sql] [COMMIT]`.
 pub(crate) async fn exec(
     client: &Client,
     schema: &str,
@@ -326,7 +331,8 @@ pub(crate) async fn exec(
     settings: &ApplySettings,
 ) -> Result<(), tokio_postgres::Error> {
     let setup = format!(
-        "SET LOCAL search_path TO {search_path}; {}; {}",
+        "{}; {}; {}",
+        temp::enter_schema_sql("LOCAL", search_path),
         settings_sql(settings, "LOCAL"),
         lock::tenant_xact_lock_sql(schema)
     );
@@ -372,7 +378,8 @@ mod tests {
         let set = set();
         let applied = Applied::default();
         let plan = plan(&set, &applied, Goal::Latest, false).expect("plans");
-        let job = SchemaJob { schema: "t", search_path: "\"t\"", applied: &applied, plan: &plan, migrations: &set };
+        let job =
+            SchemaJob { schema: "t", search_path: "\"t\", pg_temp", applied: &applied, plan: &plan, migrations: &set };
         let per_tenant = ApplySettings {
             lock_timeout_ms: 1,
             statement_timeout_ms: 0,

@@ -8,14 +8,18 @@
 //! comment, updated in the same transaction as the rows:
 //!
 //! ```text
-//! tenantry:1 count=10 max=10 digest=<sha-256 of "version:checksum-hex" lines, ascending>
+//! tenantry:2 count=10 max=10 digest=<sha-256 of "version:checksum-hex" lines, ascending> schema=<schema>
 //! ```
 //!
-//! One query over `pg_description` reads every summary. When a summary matches a prefix of the
-//! local migrations, the tenant's applied set is known exactly; otherwise (no comment, edited
-//! rows, checksum drift) its table is read. Before applying, the same digest is recomputed from
-//! the rows inside the tenant's transaction ([`check_state_sql`]), so a stale summary can cost a
-//! re-plan but never a wrong migration.
+//! One query over `pg_description` reads every summary. A summary is trusted only when it names
+//! the schema whose table carries it and matches a prefix of the local migrations: the tenant's
+//! applied set is then known exactly. Otherwise (no comment, a comment of the first format,
+//! which named no schema, a comment copied with a dump or a clone of another schema, edited
+//! rows, checksum drift) its table is read, and the next write rewrites the comment. Before
+//! applying, the same digest is recomputed from the rows inside the tenant's transaction
+//! ([`check_state_sql`]), so a stale summary can cost a re-plan but never a wrong migration;
+//! only a tenant it wrongly shows as current is skipped, which `verify` (reading every table)
+//! rules out.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,9 +49,14 @@ impl Applied {
         self.0.keys().next_back().copied()
     }
 
-    /// The summary line for this set.
-    pub fn summary(&self) -> Summary {
-        Summary { count: self.0.len(), max: self.latest().unwrap_or(0), digest: self.digest() }
+    /// The summary line for this set in `schema`.
+    pub fn summary(&self, schema: &str) -> Summary {
+        Summary {
+            count: self.0.len(),
+            max: self.latest().unwrap_or(0),
+            digest: self.digest(),
+            schema: schema.to_owned(),
+        }
     }
 }
 
@@ -60,18 +69,25 @@ pub struct Summary {
     pub max: i64,
     /// The digest of the applied (version, checksum) pairs.
     pub digest: String,
+    /// The schema this summary describes: a comment that travelled to another schema (a dump
+    /// restored under another name, a copy) describes that other schema's table, not its own.
+    pub schema: String,
 }
 
 impl Summary {
-    const PREFIX: &'static str = "tenantry:1 ";
+    const PREFIX: &'static str = "tenantry:2 ";
+    /// Written last, so the schema name may hold any character (spaces included): the rest of
+    /// the comment is the name.
+    const SCHEMA_FIELD: &'static str = " schema=";
 
-    /// Parses a comment; `None` for anything tenantry did not write.
+    /// Parses a comment; `None` for anything tenantry did not write, and for the first format
+    /// (`tenantry:1 …`, which named no schema).
     pub fn parse(comment: &str) -> Option<Self> {
-        let rest = comment.strip_prefix(Self::PREFIX)?;
+        let (fields, schema) = comment.strip_prefix(Self::PREFIX)?.split_once(Self::SCHEMA_FIELD)?;
         let mut count = None;
         let mut max = None;
         let mut digest = None;
-        for field in rest.split(' ') {
+        for field in fields.split(' ') {
             match field.split_once('=')? {
                 ("count", value) => count = value.parse().ok(),
                 ("max", value) => max = value.parse().ok(),
@@ -79,12 +95,20 @@ impl Summary {
                 _ => return None,
             }
         }
-        Some(Self { count: count?, max: max?, digest: digest? })
+        Some(Self { count: count?, max: max?, digest: digest?, schema: schema.to_owned() })
     }
 
     /// The comment text.
     pub fn to_comment(&self) -> String {
-        format!("{}count={} max={} digest={}", Self::PREFIX, self.count, self.max, self.digest)
+        format!(
+            "{}count={} max={} digest={}{}{}",
+            Self::PREFIX,
+            self.count,
+            self.max,
+            self.digest,
+            Self::SCHEMA_FIELD,
+            self.schema
+        )
     }
 }
 
@@ -183,9 +207,13 @@ pub fn update_checksum_sql(schema: &str, migration: &Migration) -> String {
     )
 }
 
-/// Writes the summary comment.
-pub fn comment_sql(schema: &str, summary: &Summary) -> String {
-    format!("COMMENT ON TABLE {}.{TABLE} IS {}", quote_ident(schema), quote_literal(&summary.to_comment()))
+/// Writes the summary comment of `applied` on `schema`'s table.
+pub fn comment_sql(schema: &str, applied: &Applied) -> String {
+    format!(
+        "COMMENT ON TABLE {}.{TABLE} IS {}",
+        quote_ident(schema),
+        quote_literal(&applied.summary(schema).to_comment())
+    )
 }
 
 /// Fails with SQLSTATE [`STATE_CHANGED_SQLSTATE`] unless the schema's rows still digest to
@@ -240,11 +268,28 @@ mod tests {
 
     #[test]
     fn summary_round_trips_and_rejects_foreign_comments() {
-        let summary = Summary { count: 3, max: 20, digest: "ab".into() };
+        let summary = Summary { count: 3, max: 20, digest: "ab".into(), schema: "acme".into() };
+        assert_eq!(summary.to_comment(), "tenantry:2 count=3 max=20 digest=ab schema=acme");
         assert_eq!(Summary::parse(&summary.to_comment()), Some(summary));
         assert_eq!(Summary::parse("my own comment"), None);
-        assert_eq!(Summary::parse("tenantry:1 count=x max=1 digest=a"), None);
-        assert_eq!(Summary::parse("tenantry:1 count=1 max=1 digest=a extra=1"), None);
+        assert_eq!(Summary::parse("tenantry:2 count=x max=1 digest=a schema=s"), None);
+        assert_eq!(Summary::parse("tenantry:2 count=1 max=1 digest=a extra=1 schema=s"), None);
+        assert_eq!(Summary::parse("tenantry:2 count=1 max=1 digest=a"), None, "no schema");
+    }
+
+    #[test]
+    fn the_first_format_is_not_trusted() {
+        assert_eq!(Summary::parse("tenantry:1 count=1 max=1 digest=a"), None);
+    }
+
+    #[test]
+    fn any_schema_name_round_trips() {
+        let empty = Applied::default();
+        for schema in ["a b", "x schema=y", "it's", "tenant=1", ""] {
+            let summary = empty.summary(schema);
+            assert_eq!(Summary::parse(&summary.to_comment()).map(|s| s.schema), Some(schema.to_owned()));
+        }
+        assert!(comment_sql("it's", &empty).ends_with("digest= schema=it''s'"));
     }
 
     #[test]
@@ -252,9 +297,9 @@ mod tests {
         let local = migrations(5);
         let index = PrefixIndex::new(&local);
         let applied = Applied(local[..3].iter().map(|m| (m.version, m.checksum.clone())).collect());
-        assert_eq!(index.resolve(&applied.summary(), &local), Some(applied));
+        assert_eq!(index.resolve(&applied.summary("s"), &local), Some(applied));
         let empty = Applied::default();
-        assert_eq!(index.resolve(&empty.summary(), &local), Some(empty));
+        assert_eq!(index.resolve(&empty.summary("s"), &local), Some(empty));
     }
 
     #[test]
@@ -263,11 +308,11 @@ mod tests {
         let index = PrefixIndex::new(&local);
         let mut edited = Applied(local[..3].iter().map(|m| (m.version, m.checksum.clone())).collect());
         edited.0.insert(2, Checksum::of(b"edited"));
-        assert_eq!(index.resolve(&edited.summary(), &local), None, "checksum drift");
+        assert_eq!(index.resolve(&edited.summary("s"), &local), None, "checksum drift");
         let gap = Applied([(1, local[0].checksum.clone()), (3, local[2].checksum.clone())].into());
-        assert_eq!(index.resolve(&gap.summary(), &local), None, "version 2 missing below 3");
+        assert_eq!(index.resolve(&gap.summary("s"), &local), None, "version 2 missing below 3");
         let unknown = Applied([(99, Checksum::of(b"x"))].into());
-        assert_eq!(index.resolve(&unknown.summary(), &local), None, "applied but not local");
+        assert_eq!(index.resolve(&unknown.summary("s"), &local), None, "applied but not local");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::migrator::Migrator;
 use super::options::{RunOptions, Selection};
 use super::report::Outcome;
 use super::source::MigrationSet;
+use super::temp;
 use super::template::CloneNewTenant;
 use crate::context::TenantTransaction;
 use crate::error::{BoxError, Error};
@@ -76,39 +77,54 @@ impl MigrateNewTenant<'_> {
     pub(crate) async fn run(&self, tenant: &TenantName, tx: &mut TenantTransaction) -> Result<(), Error> {
         let schema = tenant.schema();
         let mut applied = Applied::default();
-        let mut messages =
-            vec![format!("{}; {}", lock::tenant_xact_lock_sql(schema), bookkeeping::create_table_sql(schema))];
+        let mut messages = vec![(
+            "preparing the new tenant's bookkeeping",
+            format!("{}; {}", lock::tenant_xact_lock_sql(schema), bookkeeping::create_table_sql(schema)),
+        )];
         for migration in self.migrations.iter().take_while(|m| !m.up_no_transaction) {
-            messages.push(format!(
-                "{};\n{}\n;\n{}",
-                bookkeeping::MARK_START_SQL,
-                migration.up,
-                bookkeeping::insert_row_sql(schema, migration)
+            messages.push((
+                "running a tenant migration in the new tenant",
+                format!(
+                    "{};\n{}\n;\n{}",
+                    bookkeeping::MARK_START_SQL,
+                    migration.up,
+                    bookkeeping::insert_row_sql(schema, migration)
+                ),
             ));
             applied.0.insert(migration.version, migration.checksum.clone());
         }
-        messages.push(bookkeeping::comment_sql(schema, &applied.summary()));
+        messages.push(("preparing the new tenant's bookkeeping", bookkeeping::comment_sql(schema, &applied)));
         if let Some(seed) = self.seed {
-            messages.push(seed.to_owned());
+            messages.push((SEED, seed.to_owned()));
         }
-        // Pipelined: one round trip. Inside the creating transaction, the first error aborts
-        // it and every later message fails too.
-        let client = tx.client();
-        let results = join_all(messages.iter().map(|sql| client.batch_execute(sql))).await;
-        let versions = self.versions();
-        for (index, result) in results.into_iter().enumerate() {
-            if let Err(err) = result {
-                let what = match index.checked_sub(1).and_then(|i| versions.get(i)) {
-                    Some(_) => "running a tenant migration in the new tenant",
-                    None if self.seed.is_some() && index == messages.len() - 1 => {
-                        "running the seed file in the new tenant"
-                    }
-                    None => "preparing the new tenant's bookkeeping",
-                };
-                return Err(Error::database(what, Some(tenant.as_str()), err));
-            }
-        }
-        Ok(())
+        run_in_new_tenant(tenant, tx, messages).await
+    }
+}
+
+/// What a failure of the seed file's message is reported as.
+pub(super) const SEED: &str = "running the seed file in the new tenant";
+
+/// Runs `messages` (what each does, and its SQL) pipelined in the new tenant's transaction: one
+/// round trip. The first message discards the pooled connection's temporary objects and sets
+/// the search path with `pg_temp` last; the last discards the temporary objects the messages
+/// made, so none outlives the creation on the pooled connection (see [`temp`](super::temp)).
+/// Inside the transaction, the first error aborts it and every later message fails too, so the
+/// first error is the one reported.
+pub(super) async fn run_in_new_tenant(
+    tenant: &TenantName,
+    tx: &mut TenantTransaction,
+    messages: Vec<(&'static str, String)>,
+) -> Result<(), Error> {
+    let enter = temp::enter_schema_sql("LOCAL", tx.search_path().as_sql());
+    let messages: Vec<(&str, String)> = std::iter::once(("preparing the new tenant's session", enter))
+        .chain(messages)
+        .chain(std::iter::once(("discarding the new tenant's temporary objects", temp::DISCARD_TEMP_SQL.to_owned())))
+        .collect();
+    let client = tx.client();
+    let results = join_all(messages.iter().map(|(_, sql)| client.batch_execute(sql))).await;
+    match results.into_iter().zip(&messages).find_map(|(result, (what, _))| result.err().map(|err| (*what, err))) {
+        None => Ok(()),
+        Some((what, err)) => Err(Error::database(what, Some(tenant.as_str()), err)),
     }
 }
 

@@ -46,7 +46,7 @@ impl Migrator {
         workers: usize,
     ) -> Result<Vec<SchemaResult>, Error> {
         let schemas: Vec<&str> = subjects.iter().map(|(s, _)| s.schema()).collect();
-        let (states, _) = state::read_states(coordinator, &schemas, set, false).await?;
+        let (states, _) = state::read_states(coordinator, &schemas, set, options.verify).await?;
         let mut results: Vec<Option<SchemaResult>> = vec![None; subjects.len()];
         let mut queue = VecDeque::new();
         let (mut up_to_date, mut blocked) = (0, 0);

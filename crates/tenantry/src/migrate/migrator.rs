@@ -247,12 +247,14 @@ impl Migrator {
         Ok(())
     }
 
+    /// The template's path, like a tenant's ([`SearchPath`](crate::SearchPath)): `pg_temp` last.
     pub(super) fn template_search_path(&self) -> String {
         let config = self.tenantry.config();
-        quote_ident_list(
+        let schemas = quote_ident_list(
             std::iter::once(config.migrations.template_schema.as_str())
                 .chain(config.shared_schemas.iter().map(String::as_str)),
-        )
+        );
+        format!("{schemas}, pg_temp")
     }
 
     pub(super) fn apply_settings(&self) -> ApplySettings {

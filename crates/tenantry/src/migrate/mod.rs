@@ -22,6 +22,7 @@ mod retry;
 mod source;
 pub mod state;
 mod status;
+mod temp;
 mod template;
 
 pub use create::{CreateMethod, CreateOptions, CreateReport};

@@ -38,6 +38,11 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Accept edited migration files: record their new checksums instead of blocking.
     pub accept_changed_checksums: bool,
+    /// Read every selected schema's bookkeeping table instead of trusting the summary comments
+    /// (as `status` does with `verify`): catches rows deleted or edited by hand behind an
+    /// intact summary, which a plain run would take as current and skip. Costs one query per
+    /// 100 schemas, and a lock and some relation cache per table read (docs/migrations.md).
+    pub verify: bool,
     /// Write the schema dump after a fully successful run; `None`: `migrations.dump` (only
     /// `Goal::Latest` runs dump).
     pub dump: Option<bool>,
@@ -53,6 +58,7 @@ impl Default for RunOptions {
             no_wait: false,
             dry_run: false,
             accept_changed_checksums: false,
+            verify: false,
             dump: None,
         }
     }

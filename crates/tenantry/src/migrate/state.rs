@@ -31,8 +31,9 @@ pub struct ReadStats {
 
 /// The states of `schemas`: one query for the schemas that exist, one for every bookkeeping
 /// summary, then table reads ([`bookkeeping::READ_ROWS_CHUNK`] tables per query) only for
-/// schemas whose summary is missing or does not match a prefix of `local`, or for every
-/// schema with `verify` (to catch bookkeeping rows edited by hand, which bypass the summary).
+/// schemas whose summary is missing, names another schema (copied with a dump or a clone), is
+/// of the first format, or does not match a prefix of `local`; or for every schema with
+/// `verify` (to catch bookkeeping rows edited by hand, which bypass the summary).
 ///
 /// # Errors
 /// [`Error::Database`].
@@ -70,6 +71,7 @@ pub async fn read_states(
                 Some(comment) => comment
                     .as_deref()
                     .and_then(Summary::parse)
+                    .filter(|summary| summary.schema == *schema)
                     .and_then(|summary| index.resolve(&summary, local.as_slice()))
                     .map(SchemaState::Applied),
             }

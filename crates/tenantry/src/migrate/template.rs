@@ -10,9 +10,10 @@
 
 use std::sync::Arc;
 
-use futures_util::future::{join_all, BoxFuture};
+use futures_util::future::BoxFuture;
 
 use super::bookkeeping::{self, Applied};
+use super::create::{run_in_new_tenant, SEED};
 use super::lock;
 use super::migrator::Migrator;
 use super::state::{self, SchemaState};
@@ -109,32 +110,24 @@ pub(super) struct CloneNewTenant<'a> {
 impl CloneNewTenant<'_> {
     async fn run(&self, tenant: &TenantName, tx: &mut TenantTransaction) -> Result<(), Error> {
         let schema = tenant.schema();
+        let cloning = "cloning the template into the new tenant";
         let mut messages = vec![
-            format!(
-                "{}; {}; {}",
-                lock::tenant_xact_lock_sql(schema),
-                bookkeeping::check_state_sql(self.template_schema, &self.template.applied.digest()),
-                check_fingerprint_sql(self.template_schema, &self.template.fingerprint)
+            (
+                "checking the template before cloning it",
+                format!(
+                    "{}; {}; {}",
+                    lock::tenant_xact_lock_sql(schema),
+                    bookkeeping::check_state_sql(self.template_schema, &self.template.applied.digest()),
+                    check_fingerprint_sql(self.template_schema, &self.template.fingerprint)
+                ),
             ),
-            self.template.script.to_sql(),
-            bookkeeping::comment_sql(schema, &self.template.applied.summary()),
+            (cloning, self.template.script.to_sql()),
+            (cloning, bookkeeping::comment_sql(schema, &self.template.applied)),
         ];
         if let Some(seed) = self.seed {
-            messages.push(seed.to_owned());
+            messages.push((SEED, seed.to_owned()));
         }
-        let client = tx.client();
-        let results = join_all(messages.iter().map(|sql| client.batch_execute(sql))).await;
-        for (index, result) in results.into_iter().enumerate() {
-            if let Err(err) = result {
-                let what = match index {
-                    0 => "checking the template before cloning it",
-                    1 | 2 => "cloning the template into the new tenant",
-                    _ => "running the seed file in the new tenant",
-                };
-                return Err(Error::database(what, Some(tenant.as_str()), err));
-            }
-        }
-        Ok(())
+        run_in_new_tenant(tenant, tx, messages).await
     }
 }
 

@@ -12,6 +12,26 @@ pub async fn connect(db: &TestDatabase, edit: impl FnOnce(&mut Config)) -> Tenan
     Tenantry::connect(config).await.expect("tenantry connects to the test database")
 }
 
+/// A `Tenantry` on `db` with migrations from `dir` (no dump, a 2 s `lock_timeout`, 20 ms retry
+/// backoff), `edit` applied last, and its `Migrator`.
+pub async fn setup_migrator(
+    db: &TestDatabase,
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut Config),
+) -> (Tenantry, tenantry::migrate::Migrator) {
+    let dir = dir.to_owned();
+    let tenantry = connect(db, |config| {
+        config.migrations.directory = dir;
+        config.migrations.dump = false;
+        config.migrations.lock_timeout_ms = 2000;
+        config.migrations.retry_backoff_ms = 20;
+        edit(config);
+    })
+    .await;
+    let migrator = tenantry::migrate::Migrator::load(&tenantry).expect("loads migrations");
+    (tenantry, migrator)
+}
+
 /// A plain tokio-postgres client on `url`, for setting up and inspecting behind tenantry's back.
 pub async fn raw_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("raw connection");
