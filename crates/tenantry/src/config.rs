@@ -22,6 +22,7 @@
 //! acquire_timeout_secs = 30
 //! behind_pgbouncer = false           # true: no session mode, no statement cache
 //! statement_cache_capacity = 256     # per connection, keyed by (search path, SQL); 0 disables
+//! listen_for_schema_changes = true   # LISTEN for announced migrations, drops and renames
 //! max_connection_lifetime_secs = 1800
 //! max_tenants_per_connection = 500   # retire a connection after it has served this many tenants
 //!
@@ -194,6 +195,11 @@ pub struct PoolConfig {
     /// relation cache grows with every tenant it touches and never shrinks. Default 500.
     /// Env: `TENANTRY_MAX_TENANTS_PER_CONNECTION`.
     pub max_tenants_per_connection: usize,
+    /// Keep one connection `LISTEN`ing for the schema changes that migrations, `drop` and
+    /// `rename` announce, so cached statements of changed schemas are prepared again and dropped
+    /// tenants leave the known-tenants cache at once (docs/context.md, "Announcements"). Default
+    /// true; never behind PgBouncer (`LISTEN` needs a session). Env: `TENANTRY_LISTEN_FOR_SCHEMA_CHANGES`.
+    pub listen_for_schema_changes: bool,
 }
 
 impl Default for Config {
@@ -233,6 +239,7 @@ impl Default for PoolConfig {
             statement_cache_capacity: 256,
             max_connection_lifetime_secs: 1800,
             max_tenants_per_connection: 500,
+            listen_for_schema_changes: true,
         }
     }
 }
@@ -367,6 +374,14 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         key: "pool.max_connection_lifetime_secs",
         apply: |c, v| {
             c.pool.max_connection_lifetime_secs = parse_number(v)?;
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_LISTEN_FOR_SCHEMA_CHANGES",
+        key: "pool.listen_for_schema_changes",
+        apply: |c, v| {
+            c.pool.listen_for_schema_changes = parse_bool(v)?;
             Ok(())
         },
     },

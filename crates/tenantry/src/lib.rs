@@ -46,6 +46,7 @@
 //! ## Features
 //! - `sqlx`: [`Tenantry::sqlx_transaction`], a tenant-scoped sqlx transaction.
 
+pub mod announce;
 pub mod cache;
 pub mod config;
 pub mod context;

@@ -8,9 +8,14 @@ use std::time::Duration;
 use deadpool::managed::Object;
 use futures_util::future::BoxFuture;
 
+use std::sync::OnceLock;
+
+use tokio::sync::broadcast;
+
+use crate::announce::{self, SchemaChange};
 use crate::cache::TenantCache;
 use crate::config::{Config, TenantSourceKind};
-use crate::context::{self, PgPool, SearchPath, TenantSession, TenantTransaction};
+use crate::context::{self, Generations, PgPool, SearchPath, TenantSession, TenantTransaction};
 use crate::error::{BoxError, Error};
 use crate::name::{NamingRules, TenantName};
 use crate::schema::{self, statements, RegistryTable, TenantSource};
@@ -37,6 +42,12 @@ pub struct Tenantry {
 
 struct Inner {
     config: Config,
+    /// Which cached statements announced schema changes made stale.
+    generations: Arc<Generations>,
+    /// Announcements received, for [`Tenantry::schema_changes`].
+    changes: broadcast::Sender<SchemaChange>,
+    /// The listener task, stopped with the last clone.
+    listener: OnceLock<tokio::task::AbortHandle>,
     rules: NamingRules,
     pool: PgPool,
     cache: TenantCache,
@@ -78,7 +89,8 @@ impl TenantryBuilder {
         let config = self.config;
         config.validate()?;
         let url = config.database_url.clone().ok_or(Error::MissingDatabaseUrl)?;
-        let pool = context::build_pool(&config)?;
+        let generations = Arc::new(Generations::default());
+        let pool = context::build_pool(&config, Arc::clone(&generations))?;
         let source = self.source.unwrap_or_else(|| match config.tenants.source {
             TenantSourceKind::Registry => TenantSource::Registry {
                 schema: config.registry_schema().to_owned(),
@@ -98,9 +110,13 @@ impl TenantryBuilder {
                 hooks: self.hooks,
                 pool,
                 url,
+                generations,
+                changes: broadcast::channel(CHANGES_BUFFER).0,
+                listener: OnceLock::new(),
                 config,
             }),
         };
+        tenantry.start_listener()?;
         let conn = tenantry.connection().await?;
         if let Some(registry) = &tenantry.inner.registry {
             conn.client
@@ -112,7 +128,88 @@ impl TenantryBuilder {
     }
 }
 
+/// Announcements kept for a slow [`Tenantry::schema_changes`] receiver before it lags.
+const CHANGES_BUFFER: usize = 256;
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.get() {
+            listener.abort();
+        }
+    }
+}
+
 impl Tenantry {
+    /// Starts the schema-change listener unless configured off or behind PgBouncer.
+    fn start_listener(&self) -> Result<(), Error> {
+        let config = &self.inner.config;
+        if !config.pool.listen_for_schema_changes || config.pool.behind_pgbouncer {
+            return Ok(());
+        }
+        let pg_config: tokio_postgres::Config = self.inner.url.parse().map_err(|source| Error::InvalidDatabaseUrl {
+            url: crate::error::mask_password(&self.inner.url),
+            source,
+        })?;
+        let inner = Arc::downgrade(&self.inner);
+        let handler = Arc::new(move |change: &SchemaChange| match inner.upgrade() {
+            Some(inner) => {
+                Tenantry { inner }.apply_announcement(change);
+                true
+            }
+            None => false,
+        });
+        let _ = self.inner.listener.set(announce::spawn_listener(pg_config, handler));
+        Ok(())
+    }
+
+    /// What an announcement means for this instance's caches.
+    fn apply_announcement(&self, change: &SchemaChange) {
+        let (rules, generations, cache) = (&self.inner.rules, &self.inner.generations, &self.inner.cache);
+        let changed = |schema: &str| {
+            if rules.protects(schema) {
+                // The default or a shared schema: on every tenant's path.
+                generations.everything_changed();
+            } else {
+                generations.changed(schema);
+            }
+        };
+        let tenant_of = |schema: &str| rules.from_schema(schema).and_then(Result::ok);
+        match change {
+            SchemaChange::Changed { schemas } => schemas.iter().for_each(|schema| changed(schema)),
+            SchemaChange::Dropped { schemas } => {
+                for schema in schemas {
+                    changed(schema);
+                    if let Some(tenant) = tenant_of(schema) {
+                        cache.remove(&tenant);
+                    }
+                }
+            }
+            SchemaChange::Renamed { from, to } => {
+                changed(from);
+                changed(to);
+                if let Some(tenant) = tenant_of(from) {
+                    cache.remove(&tenant);
+                }
+                if let Some(tenant) = tenant_of(to) {
+                    cache.insert(tenant);
+                }
+            }
+            SchemaChange::Resumed => {
+                generations.everything_changed();
+                cache.invalidate();
+            }
+        }
+        let _ = self.inner.changes.send(change.clone());
+    }
+
+    /// Announcements this instance receives from now on: the schema changes migrations,
+    /// `drop` and `rename` announce (on this instance or any other on the same database), after
+    /// they have been applied to this instance's statement and tenant caches. Nothing arrives
+    /// when `pool.listen_for_schema_changes` is off or behind PgBouncer.
+    pub fn schema_changes(&self) -> broadcast::Receiver<SchemaChange> {
+        self.inner.changes.subscribe()
+    }
+
     /// Starts building from `config`.
     pub fn builder(config: Config) -> TenantryBuilder {
         TenantryBuilder { config, source: None, hooks: Vec::new() }
@@ -235,6 +332,12 @@ impl Tenantry {
         let transaction = self.transaction_in(None).await?;
         let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
         schema::drop_schema(transaction.client(), tenant, self.inner.registry.as_ref(), lock_timeout_ms).await?;
+        let dropped = SchemaChange::Dropped { schemas: vec![tenant.schema().to_owned()] };
+        transaction
+            .client()
+            .batch_execute(&dropped.notify_sql())
+            .await
+            .map_err(|err| Error::database("announcing the drop", Some(tenant.as_str()), err))?;
         transaction.commit().await?;
         self.inner.cache.remove(tenant);
         tracing::info!(tenant = %tenant, schema = tenant.schema(), "dropped tenant");
@@ -251,6 +354,12 @@ impl Tenantry {
         let transaction = self.transaction_in(None).await?;
         let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
         schema::rename_schema(transaction.client(), from, to, self.inner.registry.as_ref(), lock_timeout_ms).await?;
+        let renamed = SchemaChange::Renamed { from: from.schema().to_owned(), to: to.schema().to_owned() };
+        transaction
+            .client()
+            .batch_execute(&renamed.notify_sql())
+            .await
+            .map_err(|err| Error::database("announcing the rename", Some(from.as_str()), err))?;
         transaction.commit().await?;
         self.inner.cache.remove(from);
         self.inner.cache.insert(to.clone());

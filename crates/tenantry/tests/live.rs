@@ -125,3 +125,78 @@ async fn abandoned_queries_are_cancelled_and_the_pool_recovers_behind_pgbouncer(
     let tenantry = Tenantry::connect(config).await.expect("connects through PgBouncer");
     abandoned_queries_free_the_pool(tenantry, &db.url()).await;
 }
+
+/// The two-statement transaction an application runs: its `SELECT *` is never the first, so
+/// only an announcement (not the first-statement retry) can spare it a stale statement.
+async fn read_item(tenantry: &Tenantry, tenant: &tenantry::TenantName) -> Result<usize, Error> {
+    let mut tx = tenantry.transaction_in(Some(tenant)).await?;
+    tx.query("SELECT 1", &[]).await?;
+    let row = tx.query_one("SELECT * FROM items WHERE id = 1", &[]).await?;
+    tx.commit().await?;
+    Ok(row.len())
+}
+
+/// Waits for an announcement matching `wanted` on `changes`.
+async fn announced(
+    changes: &mut tokio::sync::broadcast::Receiver<tenantry::announce::SchemaChange>,
+    wanted: impl Fn(&tenantry::announce::SchemaChange) -> bool,
+) {
+    let wait = async {
+        loop {
+            match changes.recv().await {
+                Ok(change) if wanted(&change) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("the listener stopped: {err}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("announced within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_and_drops_are_announced_to_every_application_instance() {
+    use tenantry::announce::SchemaChange;
+    use tenantry::migrate::RunOptions;
+
+    let db = test_database("live_announcements").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant_dir = dir.path().join("tenant");
+    std::fs::create_dir_all(&tenant_dir).expect("tenant dir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
+    std::fs::write(
+        tenant_dir.join("0001_items.sql"),
+        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one');",
+    )
+    .expect("migration");
+    let (admin, _) = common::setup_migrator(&db, dir.path(), |_| {}).await;
+    let acme = admin.tenant("acme").expect("valid");
+    admin.create(&acme).await.expect("creates");
+    tenantry::migrate::Migrator::load(&admin).expect("loads").run(&RunOptions::default()).await.expect("migrates");
+
+    // Two application instances on one connection each: one listening (the default), one not.
+    let listening = connect(&db, |config| config.pool.max_size = 1).await;
+    let deaf = connect(&db, |config| {
+        config.pool.max_size = 1;
+        config.pool.listen_for_schema_changes = false;
+    })
+    .await;
+    let mut changes = listening.schema_changes();
+    assert_eq!(read_item(&listening, &acme).await.expect("reads"), 2);
+    assert_eq!(read_item(&deaf, &acme).await.expect("reads"), 2);
+
+    std::fs::write(tenant_dir.join("0002_price.sql"), "ALTER TABLE items ADD COLUMN price int;").expect("migration");
+    tenantry::migrate::Migrator::load(&admin).expect("loads").run(&RunOptions::default()).await.expect("migrates");
+    announced(&mut changes, |c| matches!(c, SchemaChange::Changed { schemas } if schemas.iter().any(|s| s == "acme")))
+        .await;
+    assert_eq!(read_item(&listening, &acme).await.expect("the announced change re-prepared the statement"), 3);
+    let err = read_item(&deaf, &acme).await.expect_err("without announcements the stale statement fails once");
+    assert_eq!(err.sqlstate(), Some("0A000"), "{err}");
+
+    assert!(listening.is_known(&acme).await.expect("looks up"), "cached as known");
+    assert!(deaf.is_known(&acme).await.expect("looks up"), "cached as known");
+    admin.drop(&acme).await.expect("another instance drops acme");
+    announced(&mut changes, |c| matches!(c, SchemaChange::Dropped { schemas } if schemas.iter().any(|s| s == "acme")))
+        .await;
+    assert!(!listening.is_known(&acme).await.expect("looks up"), "the dropped tenant left the cache at once");
+    assert!(deaf.is_known(&acme).await.expect("looks up"), "the deaf instance still believes in it until its TTL");
+}

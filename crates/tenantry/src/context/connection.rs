@@ -1,10 +1,12 @@
 //! One pooled PostgreSQL connection and the state tenantry keeps about it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_postgres::{Client, Statement};
 
+use super::generations::Generations;
 use super::search_path::SearchPath;
 use super::statement_cache::StatementCache;
 use crate::error::Error;
@@ -55,10 +57,17 @@ pub(crate) struct PgConnection {
     pub(crate) in_flight: bool,
     pub(crate) created_at: Instant,
     tenants_seen: HashSet<TenantName>,
+    /// Which cached statements announced schema changes made stale.
+    generations: Arc<Generations>,
 }
 
 impl PgConnection {
-    pub(crate) fn new(client: Client, socket: tokio::task::AbortHandle, statement_cache_capacity: usize) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        socket: tokio::task::AbortHandle,
+        statement_cache_capacity: usize,
+        generations: Arc<Generations>,
+    ) -> Self {
         Self {
             client,
             socket,
@@ -69,6 +78,7 @@ impl PgConnection {
             in_flight: false,
             created_at: Instant::now(),
             tenants_seen: HashSet::new(),
+            generations,
         }
     }
 
@@ -97,7 +107,10 @@ impl PgConnection {
 
     /// The statement for `sql` under `path`: from the cache, or prepared (and cached).
     pub(crate) async fn prepare_cached(&mut self, path: &SearchPath, sql: &str) -> Result<Statement, Error> {
-        if let Some(statement) = self.statements.get(path.as_sql(), sql) {
+        // The path's first schema is the one whose migrations are announced (a tenant's, or the
+        // default schema for shared migrations, which count as changing every path).
+        let generation = path.schemas().first().map_or(0, |schema| self.generations.current(schema));
+        if let Some(statement) = self.statements.get(path.as_sql(), sql, generation) {
             return Ok(statement);
         }
         self.in_flight = true;
@@ -107,7 +120,7 @@ impl PgConnection {
             .await
             .map_err(|err| Error::database("preparing statement", path.tenant().map(TenantName::as_str), err))?;
         self.in_flight = false;
-        self.statements.insert(path.as_sql(), sql, statement.clone());
+        self.statements.insert(path.as_sql(), sql, statement.clone(), generation);
         Ok(statement)
     }
 

@@ -2,6 +2,7 @@
 //! that tenant's schema (see docs/context.md).
 
 mod connection;
+mod generations;
 mod pool;
 mod scope;
 mod search_path;
@@ -9,6 +10,7 @@ mod session;
 mod statement_cache;
 mod transaction;
 
+pub(crate) use generations::Generations;
 pub(crate) use pool::{build_pool, pool_error, Manager as PoolManager, PgPool};
 pub(crate) use scope::in_scope;
 pub use scope::{current_tenant, spawn, sync_scope, CurrentTenantExt, WithCurrentTenant};

@@ -1,12 +1,14 @@
 //! The connection pool: deadpool with a manager of our own, so connections carry state
 //! (search path, statement cache) and are not pinged on every borrow.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use tokio_postgres::NoTls;
 
 use super::connection::PgConnection;
+use super::generations::Generations;
 use crate::config::Config;
 use crate::error::{mask_password, Error};
 
@@ -19,6 +21,7 @@ pub(crate) struct Manager {
     statement_cache_capacity: usize,
     max_lifetime: Duration,
     max_tenants: usize,
+    generations: Arc<Generations>,
 }
 
 impl managed::Manager for Manager {
@@ -32,7 +35,7 @@ impl managed::Manager for Manager {
                 tracing::debug!("connection closed: {err}");
             }
         });
-        Ok(PgConnection::new(client, task.abort_handle(), self.statement_cache_capacity))
+        Ok(PgConnection::new(client, task.abort_handle(), self.statement_cache_capacity, Arc::clone(&self.generations)))
     }
 
     async fn recycle(&self, conn: &mut PgConnection, _: &Metrics) -> RecycleResult<tokio_postgres::Error> {
@@ -66,7 +69,7 @@ impl managed::Manager for Manager {
 }
 
 /// Builds the pool from the configuration, without connecting yet.
-pub(crate) fn build_pool(config: &Config) -> Result<PgPool, Error> {
+pub(crate) fn build_pool(config: &Config, generations: Arc<Generations>) -> Result<PgPool, Error> {
     let url = config.database_url.as_deref().ok_or(Error::MissingDatabaseUrl)?;
     let pg_config: tokio_postgres::Config =
         url.parse().map_err(|source| Error::InvalidDatabaseUrl { url: mask_password(url), source })?;
@@ -75,6 +78,7 @@ pub(crate) fn build_pool(config: &Config) -> Result<PgPool, Error> {
         statement_cache_capacity: config.statement_cache_capacity(),
         max_lifetime: Duration::from_secs(config.pool.max_connection_lifetime_secs),
         max_tenants: config.pool.max_tenants_per_connection.max(1),
+        generations,
     };
     managed::Pool::builder(manager)
         .max_size(config.pool.max_size)

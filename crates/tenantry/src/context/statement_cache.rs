@@ -21,6 +21,8 @@ struct Entry {
     search_path: Box<str>,
     sql: Box<str>,
     statement: Statement,
+    /// The schema's generation when it was prepared (`crates/tenantry/src/context/generations.rs`).
+    generation: u64,
 }
 
 impl StatementCache {
@@ -32,12 +34,21 @@ impl StatementCache {
         self.entries.is_some()
     }
 
-    /// The statement prepared for `sql` under `search_path`, if cached.
-    pub(crate) fn get(&mut self, search_path: &str, sql: &str) -> Option<Statement> {
+    /// The statement prepared for `sql` under `search_path`, if cached and prepared at
+    /// `generation` or later; an older one (its schema changed since) is dropped.
+    pub(crate) fn get(&mut self, search_path: &str, sql: &str, generation: u64) -> Option<Statement> {
         let entries = self.entries.as_mut()?;
-        let entry = entries.get(&key(search_path, sql))?;
+        let key = key(search_path, sql);
+        let entry = entries.get(&key)?;
         // A hash collision is a miss, never another statement.
-        (&*entry.search_path == search_path && &*entry.sql == sql).then(|| entry.statement.clone())
+        if &*entry.search_path != search_path || &*entry.sql != sql {
+            return None;
+        }
+        if entry.generation < generation {
+            entries.pop(&key);
+            return None;
+        }
+        Some(entry.statement.clone())
     }
 
     /// Forgets the statement for `sql` under `search_path` (it no longer matches the tables).
@@ -48,9 +59,10 @@ impl StatementCache {
     }
 
     /// Caches `statement`; the least recently used one is dropped (and closed) when full.
-    pub(crate) fn insert(&mut self, search_path: &str, sql: &str, statement: Statement) {
+    pub(crate) fn insert(&mut self, search_path: &str, sql: &str, statement: Statement, generation: u64) {
         if let Some(entries) = self.entries.as_mut() {
-            entries.put(key(search_path, sql), Entry { search_path: search_path.into(), sql: sql.into(), statement });
+            let entry = Entry { search_path: search_path.into(), sql: sql.into(), statement, generation };
+            entries.put(key(search_path, sql), entry);
         }
     }
 }

@@ -16,6 +16,7 @@ use super::plan::{plan, Plan};
 use super::report::{Failure, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::MigrationSet;
 use super::state::{self, SchemaState};
+use crate::announce::{self, SchemaChange};
 use crate::error::Error;
 
 /// A schema with work to do.
@@ -94,14 +95,17 @@ impl Migrator {
             self.emit(&MigrationEvent::Finished { result: result.clone() });
         }
 
-        self.dispatch(queue, &mut results, workers, set, options).await;
+        self.dispatch(coordinator, queue, &mut results, workers, set, options).await;
         Ok(results.into_iter().flatten().collect())
     }
 
     /// Runs the queued jobs on up to `workers` workers, filling `results` by job index; jobs
-    /// left when `fail_fast` stopped the run are reported as skipped.
+    /// left when `fail_fast` stopped the run are reported as skipped. Schemas whose objects
+    /// changed are announced on `coordinator` as they finish, in batches
+    /// ([`announce_changes`](Self::announce_changes)).
     pub(super) async fn dispatch(
         &self,
+        coordinator: &Client,
         queue: VecDeque<Job>,
         results: &mut [Option<SchemaResult>],
         workers: usize,
@@ -111,7 +115,9 @@ impl Migrator {
         let workers = workers.min(queue.len());
         let queue = Mutex::new(queue);
         let stop = AtomicBool::new(false);
-        let finished = join_all((0..workers).map(|_| self.worker(&queue, &stop, set, options))).await;
+        let changed = Mutex::new(Vec::new());
+        let work = join_all((0..workers).map(|_| self.worker(&queue, &stop, &changed, set, options)));
+        let finished = self.announce_changes(coordinator, &changed, work).await;
         for (index, result) in finished.into_iter().flatten() {
             results[index] = Some(result);
         }
@@ -128,11 +134,38 @@ impl Migrator {
         }
     }
 
+    /// Announces the schemas workers put in `changed` while `work` runs: every
+    /// [`ANNOUNCE_EVERY`] (one `NOTIFY` per batch, not per schema: every notifying commit takes
+    /// a database-wide lock), then once more when `work` is done.
+    async fn announce_changes<T>(
+        &self,
+        coordinator: &Client,
+        changed: &Mutex<Vec<String>>,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let take = || std::mem::take(&mut *changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let flush = |schemas: Vec<String>| async move {
+            if !schemas.is_empty() {
+                announce::announce(coordinator, &SchemaChange::Changed { schemas }).await;
+            }
+        };
+        tokio::pin!(work);
+        let output = loop {
+            tokio::select! {
+                output = &mut work => break output,
+                () = tokio::time::sleep(ANNOUNCE_EVERY) => flush(take()).await,
+            }
+        };
+        flush(take()).await;
+        output
+    }
+
     /// One worker: its own connection, schemas taken from the queue until it is empty.
     pub(super) async fn worker(
         &self,
         queue: &Mutex<VecDeque<Job>>,
         stop: &AtomicBool,
+        changed: &Mutex<Vec<String>>,
         set: &MigrationSet,
         options: &RunOptions,
     ) -> Vec<(usize, SchemaResult)> {
@@ -149,12 +182,31 @@ impl Migrator {
             if options.fail_fast && result.outcome.is_failure() {
                 stop.store(true, Ordering::SeqCst);
             }
+            if changed_objects(&result) {
+                let schema = result.subject.schema().to_owned();
+                changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(schema);
+            }
             self.hooks.after_schema(&result).await;
             self.emit(&MigrationEvent::Finished { result: result.clone() });
             done.push((index, result));
         }
         done
     }
+}
+
+/// How often a run announces the schemas it changed.
+const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether the run committed something in the schema: its objects may differ from what
+/// application pools prepared statements against. The template is never on an application's
+/// path.
+fn changed_objects(result: &SchemaResult) -> bool {
+    let committed = match &result.outcome {
+        Outcome::Succeeded { .. } => true,
+        Outcome::Failed(failure) => !failure.applied_before_failure.is_empty(),
+        Outcome::Skipped { .. } => false,
+    };
+    committed && !matches!(result.subject, Subject::Template { .. })
 }
 
 pub(super) fn failed(subject: Subject, failure: Failure, planned: Vec<(i64, bool)>) -> SchemaResult {

@@ -53,7 +53,7 @@ impl Migrator {
             });
             let jobs = options.jobs.unwrap_or(self.tenantry.config().migrations.jobs).max(1);
             let mut results: Vec<Option<SchemaResult>> = vec![None; queue.len()];
-            self.dispatch(queue, &mut results, jobs, &self.source.tenant, options).await;
+            self.dispatch(&coordinator, queue, &mut results, jobs, &self.source.tenant, options).await;
             Ok::<_, Error>(MigrationReport {
                 tenants: results.into_iter().flatten().collect(),
                 ..MigrationReport::default()
