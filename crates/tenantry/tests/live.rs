@@ -200,3 +200,16 @@ async fn migrations_and_drops_are_announced_to_every_application_instance() {
     assert!(!listening.is_known(&acme).await.expect("looks up"), "the dropped tenant left the cache at once");
     assert!(deaf.is_known(&acme).await.expect("looks up"), "the deaf instance still believes in it until its TTL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_dropped_under_a_running_transaction_is_reported_as_not_found() {
+    let db = test_database("live_dropped_mid_transaction").await;
+    let tenantry = connect(&db, |_| {}).await; // no shared schemas: nothing to fall through to
+    let acme = common::create_with_marker(&tenantry, "acme").await;
+    let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+    tx.query("SELECT 1", &[]).await.expect("touches none of acme's tables");
+    let other = connect(&db, |_| {}).await;
+    other.drop(&acme).await.expect("drops: nothing holds acme's tables");
+    let err = tx.query("SELECT tenant FROM marker", &[]).await.expect_err("acme is gone");
+    assert!(matches!(err, Error::TenantNotFound { .. }), "an HTTP app answers this with 404, not 500: {err:?}");
+}

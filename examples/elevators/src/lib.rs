@@ -13,6 +13,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /whoami` | `{"tenant": "<name>"}`, the name read from the tenant's own `tenant_info` row |
+//! | `GET /profile` | `{"tenant": "<name>", "columns": n}`: the whole `tenant_info` row (`SELECT *`), as an ORM loads it |
 //! | `GET /notes` | `{"tenant": …, "notes": [{"id": …, "body": …}, …]}` |
 //! | `POST /notes` with `{"body": "…"}` | `201 {"id": …}` |
 //! | `GET /slow?ms=N` | `/whoami` after `pg_sleep` of N ms (at most 5 s), to test cancellation |
@@ -81,6 +82,7 @@ pub async fn prepare_default_schema(tenantry: &Tenantry, name: &str) -> Result<(
 pub fn routes() -> Router<Tenantry> {
     Router::new()
         .route("/whoami", get(whoami))
+        .route("/profile", get(profile))
         .route("/notes", get(list_notes).post(add_note))
         .route("/slow", get(slow))
 }
@@ -144,6 +146,21 @@ async fn whoami(State(tenantry): State<Tenantry>) -> Result<Json<serde_json::Val
     let name: String = tx.query_one("SELECT name FROM tenant_info", &[]).await?.get(0);
     tx.commit().await?;
     Ok(Json(json!({ "tenant": name })))
+}
+
+/// The whole `tenant_info` row, read with `SELECT *` as ORMs do: its width changes when a
+/// migration adds a column, which a statement cached before the migration cannot return
+/// (docs/context.md, "Prepared statements").
+async fn profile(State(tenantry): State<Tenantry>) -> Result<Json<serde_json::Value>, AppError> {
+    let mut tx = tenantry.transaction().await?;
+    let row = tx.query_one("SELECT * FROM tenant_info", &[]).await?;
+    tx.commit().await?;
+    let name: String = row.try_get("name").map_err(|source| tenantry::Error::Database {
+        action: "reading the profile",
+        tenant: None,
+        source,
+    })?;
+    Ok(Json(json!({ "tenant": name, "columns": row.len() })))
 }
 
 #[derive(Deserialize)]

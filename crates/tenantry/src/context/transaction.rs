@@ -84,6 +84,7 @@ impl TenantTransaction {
                 Err(err) => Err(err),
             };
         }
+        let result = self.explain(result).await;
         self.note(result)
     }
 
@@ -118,6 +119,7 @@ impl TenantTransaction {
                 Err(err) => Err(err),
             };
         }
+        let result = self.explain(result).await;
         self.note(result)
     }
 
@@ -131,6 +133,7 @@ impl TenantTransaction {
     pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
         let (conn, path) = self.parts()?;
         let result = conn.batch_execute(path, sql).await;
+        let result = self.explain(result).await;
         self.note(result)
     }
 
@@ -214,6 +217,30 @@ impl TenantTransaction {
         result
     }
 
+    /// A tenant alone on its path whose tables are missing (`42P01`) may have been dropped while
+    /// this transaction ran (only paths with shared schemas hold the existence lock that makes
+    /// drops wait): if its schema is gone, say so ([`Error::TenantNotFound`]) rather than
+    /// "relation does not exist". Asked on another pooled connection, since this transaction is
+    /// aborted, waiting at most [`EXPLAIN_WAIT`] for one; only ever on this error path.
+    async fn explain<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        let Err(err) = &result else { return result };
+        let (Some(tenant), Some(conn)) = (self.path.tenant(), self.conn.as_ref()) else { return result };
+        if err.sqlstate() != Some("42P01") || self.path.is_guarded() {
+            return result;
+        }
+        let Some(pool) = Object::pool(conn) else { return result };
+        let timeouts = deadpool::managed::Timeouts {
+            wait: Some(EXPLAIN_WAIT),
+            create: Some(EXPLAIN_WAIT),
+            recycle: Some(EXPLAIN_WAIT),
+        };
+        let Ok(other) = pool.timeout_get(&timeouts).await else { return result };
+        match crate::schema::schema_exists(&other.client, tenant).await {
+            Ok(false) => Err(crate::schema::not_found(tenant)),
+            _ => result,
+        }
+    }
+
     /// Whether `result` is the transaction's first statement refused because a migration
     /// changed its tables since the connection prepared it (the connection has evicted it).
     /// Nothing else ran in the transaction, so running it again in a fresh one is invisible to
@@ -235,6 +262,9 @@ impl TenantTransaction {
         self.parts()
     }
 }
+
+/// How long [`TenantTransaction::explain`] waits for a connection to ask on.
+const EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Sends the `BEGIN` message for `path` on `conn` (one round trip); on failure, rolls back.
 async fn open(conn: &mut Object<Manager>, path: &SearchPath, behind_pgbouncer: bool) -> Result<(), Error> {
