@@ -19,7 +19,7 @@
 //!
 //! let orders = tenantry
 //!     .scope(&acme, async {
-//!         // BEGIN; SET LOCAL search_path TO "acme", "shared" — one round trip.
+//!         // The existence lock, BEGIN and the search path "acme", "shared", pg_temp: one round trip.
 //!         let mut tx = tenantry.transaction().await?;
 //!         tx.batch_execute("CREATE TABLE IF NOT EXISTS orders (id bigint)").await?;
 //!         let count: i64 = tx.query_one("SELECT count(*) FROM orders", &[]).await?.get(0);
@@ -36,10 +36,15 @@
 //!   rules), quoted always ([`sql::quote_ident`]).
 //! - [`Tenantry::scope`] checks the tenant against a cache of known tenants, then sets a
 //!   task-local that ends with the future, however it ends.
-//! - [`Tenantry::transaction`] opens `BEGIN; SET LOCAL search_path …` plus an assertion that
-//!   the schema exists, in one message: the path dies with the transaction, and a schema
-//!   dropped meanwhile is an error rather than a silent fall-through to shared tables.
-//! - Prepared statements are cached per connection by (search path, SQL).
+//! - [`Tenantry::transaction`] opens `BEGIN; SET LOCAL search_path …, pg_temp` in one
+//!   message: the path dies with the transaction, and temporary objects never shadow a table
+//!   or reach another tenant (`DISCARD TEMP` on a tenant switch). With shared schemas after
+//!   the tenant, the transaction also holds the tenant's existence lock and sets its path only
+//!   if the schema is there, so a tenant dropped or renamed meanwhile is an error (drop and
+//!   rename wait for its transactions), never a silent fall-through to shared tables.
+//! - Session mode resets the session when it is released, whatever its user ran.
+//! - Prepared statements are cached per connection by (search path, SQL); statements of a
+//!   schema that a migration changed are prepared again ([`announce`]).
 //!
 //! See docs/context.md for the two context modes and their trade-offs.
 //!
