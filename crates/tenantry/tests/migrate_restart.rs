@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{applied_versions, connect, create_tenants, raw_client, workload};
+use common::{applied_versions, connect_through_restarts, create_tenants, raw_client, workload};
 use tenantry::migrate::{Migrator, Outcome, RunOptions};
 use tenantry_test_support::Cluster;
 
@@ -13,14 +13,7 @@ use tenantry_test_support::Cluster;
 async fn server_restart_mid_run_then_rerun_completes() {
     let db = tenantry_test_support::test_database("migrate_restart").await;
     let dir = workload(10);
-    let path = dir.path().to_owned();
-    let tenantry = connect(&db, move |config| {
-        config.migrations.directory = path;
-        config.migrations.dump = false;
-        config.migrations.max_retries = 8;
-        config.migrations.retry_backoff_ms = 100;
-    })
-    .await;
+    let tenantry = connect_through_restarts(&db, dir.path()).await;
     let tenants = create_tenants(&tenantry, "t", 300).await;
     let migrator = Migrator::load(&tenantry).expect("loads");
     let url = db.url();

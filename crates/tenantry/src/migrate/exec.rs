@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use super::dispatch::{Job, Work};
 use super::events::MigrationEvent;
-use super::lock;
 use super::migrator::Migrator;
 use super::options::{RunOptions, Selection};
-use super::report::{MigrationReport, SchemaResult, Subject};
+use super::report::{MigrationReport, Outcome, SchemaResult, Subject};
+use super::{durability, lock};
 use crate::error::Error;
 
 impl Migrator {
@@ -27,6 +27,7 @@ impl Migrator {
     pub async fn exec(&self, sql: &str, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
+        let server_started = durability::server_started(&coordinator).await?;
         self.acquire_run_lock(&coordinator, options.no_wait).await?;
         let selection = match &options.selection {
             Selection::Tenants(_) => options.selection.clone(),
@@ -54,10 +55,16 @@ impl Migrator {
             let jobs = options.jobs.unwrap_or(self.tenantry.config().migrations.jobs).max(1);
             let mut results: Vec<Option<SchemaResult>> = vec![None; queue.len()];
             self.dispatch(&coordinator, queue, &mut results, jobs, &self.source.tenant, options).await;
-            Ok::<_, Error>(MigrationReport {
-                tenants: results.into_iter().flatten().collect(),
-                ..MigrationReport::default()
-            })
+            let mut report =
+                MigrationReport { tenants: results.into_iter().flatten().collect(), ..MigrationReport::default() };
+            // Workers committed asynchronously: confirm on disk, or say what cannot be
+            // confirmed (`exec` leaves no record to read again: crates/tenantry/src/migrate/durability.rs).
+            let committed = report.results().any(|r| matches!(r.outcome, Outcome::Succeeded { .. }));
+            let durable = self.tenantry.config().migrations.durable_commits;
+            if committed && !durable && !self.flush(&coordinator, &server_started).await? {
+                durability::mark_unconfirmed(&mut report, |_, _, _| None);
+            }
+            Ok::<_, Error>(report)
         }
         .await;
         let _ = coordinator.batch_execute(lock::RUN_UNLOCK_SQL).await;

@@ -7,12 +7,12 @@ use tokio_postgres::{Client, NoTls};
 
 use super::apply::ApplySettings;
 use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
-use super::lock;
 use super::options::{RunOptions, Selection};
 use super::plan::Goal;
 use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::MigrationSource;
 use super::template::TemplateCache;
+use super::{durability, lock, state};
 use crate::error::{mask_password, Error};
 use crate::name::TenantName;
 use crate::sql::{quote_ident, quote_ident_list};
@@ -94,8 +94,9 @@ impl Migrator {
     pub async fn run(&self, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
+        let server_started = durability::server_started(&coordinator).await?;
         self.acquire_run_lock(&coordinator, options.no_wait).await?;
-        let result = self.run_locked(&coordinator, options).await;
+        let result = self.run_locked(&coordinator, &server_started, options).await;
         // Closing the coordinator would release the lock too; unlock explicitly all the same.
         let _ = coordinator.batch_execute(lock::RUN_UNLOCK_SQL).await;
         let mut report = result?;
@@ -104,7 +105,12 @@ impl Migrator {
         Ok(report)
     }
 
-    async fn run_locked(&self, coordinator: &Client, options: &RunOptions) -> Result<MigrationReport, Error> {
+    async fn run_locked(
+        &self,
+        coordinator: &Client,
+        server_started: &str,
+        options: &RunOptions,
+    ) -> Result<MigrationReport, Error> {
         let config = self.tenantry.config();
         let mut report = MigrationReport::default();
         let latest = options.goal == Goal::Latest;
@@ -177,20 +183,9 @@ impl Migrator {
                 .warnings
                 .push("the coordinator's connection was lost during the run, releasing the run lock early".to_owned());
         }
-        if committed_something && !config.migrations.durable_commits {
-            // Every tenant committed without waiting for the disk; one synchronous commit now
-            // flushes all WAL written before it, so nothing reported as done can be lost.
-            let fresh;
-            let flusher = if coordinator.is_closed() {
-                fresh = self.connect().await?;
-                &fresh
-            } else {
-                coordinator
-            };
-            flusher
-                .batch_execute("SET synchronous_commit = on; BEGIN; SELECT pg_current_xact_id(); COMMIT")
-                .await
-                .map_err(|err| Error::database("flushing the migrations to disk", None, err))?;
+        if committed_something && !config.migrations.durable_commits && !self.flush(coordinator, server_started).await?
+        {
+            self.recheck_after_restart(&mut report).await?;
         }
 
         let dump = latest && !options.dry_run && options.dump.unwrap_or(config.migrations.dump);
@@ -248,6 +243,42 @@ impl Migrator {
     }
 
     /// The template's path, like a tenant's ([`SearchPath`](crate::SearchPath)): `pg_temp` last.
+    /// Flushes the run's asynchronous commits ([`durability`]) on the coordinator, or on a fresh
+    /// connection when the coordinator's is gone; `false` if the server restarted since it
+    /// started at `server_started`.
+    pub(super) async fn flush(&self, coordinator: &Client, server_started: &str) -> Result<bool, Error> {
+        if !coordinator.is_closed() {
+            if let Ok(same) = durability::flush(coordinator, server_started).await {
+                return Ok(same);
+            }
+        }
+        durability::flush(&self.connect().await?, server_started).await
+    }
+
+    /// After a restart, reads every schema's bookkeeping again and reports the schemas whose
+    /// recorded versions do not show what the run did as failed.
+    async fn recheck_after_restart(&self, report: &mut MigrationReport) -> Result<(), Error> {
+        let client = self.connect().await?;
+        let tenant_schemas: Vec<&str> =
+            report.template.iter().chain(&report.tenants).map(|r| r.subject.schema()).collect();
+        let (mut states, _) = state::read_states(&client, &tenant_schemas, &self.source.tenant, true).await?;
+        if let Some(shared) = &report.shared {
+            let (shared_states, _) =
+                state::read_states(&client, &[shared.subject.schema()], &self.source.shared, true).await?;
+            states.extend(shared_states);
+        }
+        durability::mark_unconfirmed(report, |schema, applied, reverted| {
+            Some(match states.get(schema) {
+                Some(state::SchemaState::Applied(recorded)) => {
+                    !applied.iter().all(|v| recorded.0.contains_key(v))
+                        || reverted.iter().any(|v| recorded.0.contains_key(v))
+                }
+                _ => true,
+            })
+        });
+        Ok(())
+    }
+
     pub(super) fn template_search_path(&self) -> String {
         let config = self.tenantry.config();
         let schemas = quote_ident_list(

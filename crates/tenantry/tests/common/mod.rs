@@ -32,6 +32,19 @@ pub async fn setup_migrator(
     (tenantry, migrator)
 }
 
+/// A `Tenantry` migrating from `dir` whose workers retry long enough to outlast a restart of
+/// the test cluster (`tests/migrate_restart.rs`, `tests/exec_restart.rs`).
+pub async fn connect_through_restarts(db: &TestDatabase, dir: &std::path::Path) -> Tenantry {
+    let path = dir.to_owned();
+    connect(db, move |config| {
+        config.migrations.directory = path;
+        config.migrations.dump = false;
+        config.migrations.max_retries = 8;
+        config.migrations.retry_backoff_ms = 100;
+    })
+    .await
+}
+
 /// A plain tokio-postgres client on `url`, for setting up and inspecting behind tenantry's back.
 pub async fn raw_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("raw connection");
