@@ -218,3 +218,35 @@ async fn verify_applies_what_rows_deleted_behind_an_intact_summary_hid() {
     assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=10).collect::<Vec<_>>());
     assert!(columns(&raw, tenants[1].schema(), "sales_order").await.contains(&"currency".to_owned()));
 }
+
+/// Creates one tenant, bare (as an application on older code would), after the first schema the
+/// run finishes.
+struct CreatesATenantMidRun {
+    tenantry: Tenantry,
+    created: std::sync::atomic::AtomicBool,
+}
+
+impl tenantry::migrate::MigrationHooks for CreatesATenantMidRun {
+    fn after_schema<'a>(&'a self, _: &'a tenantry::migrate::SchemaResult) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.created.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let late = self.tenantry.tenant("t-late").expect("valid");
+                self.tenantry.create(&late).await.expect("creates a tenant mid-run");
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_created_during_the_run_is_migrated_too() {
+    let db = test_database("safety_created_mid_run").await;
+    let dir = workload(3);
+    let (tenantry, migrator) = setup(&db, dir.path(), |config| config.migrations.jobs = 1).await;
+    create_tenants(&tenantry, "t", 3).await;
+    let hook = CreatesATenantMidRun { tenantry: tenantry.clone(), created: false.into() };
+    let report = migrator.with_hooks(hook).run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, "t-late").await, vec![1, 2, 3], "left behind by the run: {report}");
+    assert!(report.tenants.iter().any(|r| r.subject.schema() == "t-late"), "the report names it: {report}");
+}

@@ -37,6 +37,9 @@ pub struct Migrator {
     pub(super) template_cache: Arc<TemplateCache>,
 }
 
+/// How many times a run lists the tenants again to migrate those created meanwhile.
+const CATCH_UP_ROUNDS: usize = 3;
+
 impl Migrator {
     /// A migrator for `tenantry` with migrations from `source`.
     pub fn new(tenantry: &Tenantry, source: MigrationSource) -> Self {
@@ -172,6 +175,9 @@ impl Migrator {
                 .collect();
             let jobs = options.jobs.unwrap_or(config.migrations.jobs).max(1);
             report.tenants = self.plan_and_execute(coordinator, subjects, &self.source.tenant, options, jobs).await?;
+            if !matches!(options.selection, Selection::Tenants(_)) {
+                self.catch_up_new_tenants(coordinator, &tenants, &mut report, options, jobs).await?;
+            }
         }
 
         let committed_something = report.results().any(|r| matches!(&r.outcome, Outcome::Succeeded { .. }))
@@ -243,6 +249,45 @@ impl Migrator {
     }
 
     /// The template's path, like a tenant's ([`SearchPath`](crate::SearchPath)): `pg_temp` last.
+    /// Tenants created while the run worked (by an application whose migrations are older than
+    /// the run's) would be left behind while the run reports success: list the tenants again
+    /// and migrate the new ones, up to [`CATCH_UP_ROUNDS`] times; any still arriving after that
+    /// are named in a warning.
+    async fn catch_up_new_tenants(
+        &self,
+        coordinator: &Client,
+        planned: &[TenantName],
+        report: &mut MigrationReport,
+        options: &RunOptions,
+        jobs: usize,
+    ) -> Result<(), Error> {
+        let mut seen: std::collections::BTreeSet<TenantName> = planned.iter().cloned().collect();
+        for round in 0..=CATCH_UP_ROUNDS {
+            let new: Vec<TenantName> =
+                self.selected_tenants(&options.selection).await?.into_iter().filter(|t| !seen.contains(t)).collect();
+            if new.is_empty() {
+                return Ok(());
+            }
+            if round == CATCH_UP_ROUNDS {
+                let names: Vec<&str> = new.iter().map(TenantName::as_str).collect();
+                report.warnings.push(format!(
+                    "{} tenant(s) created during the run were not migrated (run `migrate` again): {}",
+                    new.len(),
+                    names.join(", ")
+                ));
+                return Ok(());
+            }
+            let subjects = new
+                .iter()
+                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.search_path(Some(t)).as_sql().to_owned()))
+                .collect();
+            let results = self.plan_and_execute(coordinator, subjects, &self.source.tenant, options, jobs).await?;
+            report.tenants.extend(results);
+            seen.extend(new);
+        }
+        Ok(())
+    }
+
     /// Flushes the run's asynchronous commits ([`durability`]) on the coordinator, or on a fresh
     /// connection when the coordinator's is gone; `false` if the server restarted since it
     /// started at `server_started`.
