@@ -14,8 +14,8 @@
 //! names the failing step, hence its version.
 //!
 //! A `-- tenantry:no-transaction` migration cannot share a transaction (nor a multi-statement
-//! message, which PostgreSQL runs as one implicit transaction), so it is sent alone, one round
-//! trip at a time, under a session-level tenant lock, then recorded in a transaction of its own.
+//! message, which PostgreSQL runs as one implicit transaction), so it runs alone
+//! ([`alone`](super::alone)).
 
 use futures_util::future::join_all;
 use tokio_postgres::Client;
@@ -25,6 +25,7 @@ use super::lock;
 use super::migration::Migration;
 use super::plan::{Direction, Plan, Step};
 use super::source::MigrationSet;
+pub(crate) use super::step_error::{GroupResult, StepError};
 use crate::sql::quote_literal;
 
 /// How to apply: timeouts and transaction grouping.
@@ -73,7 +74,7 @@ impl Progress {
 #[derive(Debug)]
 pub(crate) struct ApplyError {
     pub(crate) version: Option<i64>,
-    pub(crate) error: tokio_postgres::Error,
+    pub(crate) error: StepError,
     pub(crate) committed: Progress,
 }
 
@@ -88,8 +89,10 @@ pub(crate) async fn apply(
     let mut accept: &[i64] = &job.plan.accept_checksums;
     for group in groups(job, settings) {
         let result = match group {
-            Group::Transactional(steps) => apply_transactional(client, job, settings, &applied, steps, accept).await,
-            Group::Alone(step) => apply_alone(client, job, settings, &applied, step, accept).await,
+            Group::Transactional(steps) => apply_transactional(client, job, settings, &applied, steps, accept)
+                .await
+                .map_err(|(version, error)| (version, error.into())),
+            Group::Alone(step) => super::alone::apply_alone(client, job, settings, &applied, step, accept).await,
         };
         let steps = group.steps();
         match result {
@@ -104,7 +107,7 @@ pub(crate) async fn apply(
     if job.plan.steps.is_empty() && !accept.is_empty() {
         apply_transactional(client, job, settings, &applied, &[], accept)
             .await
-            .map_err(|(version, error)| ApplyError { version, error, committed: committed.clone() })?;
+            .map_err(|(version, error)| ApplyError { version, error: error.into(), committed: committed.clone() })?;
     }
     Ok(committed)
 }
@@ -156,7 +159,7 @@ fn needs_no_transaction(migrations: &MigrationSet, step: &Step) -> bool {
 }
 
 /// The applied set after `steps` (and accepted checksums).
-fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &MigrationSet) {
+pub(crate) fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &MigrationSet) {
     for version in accept {
         if let Some(m) = migrations.get(*version) {
             applied.0.insert(*version, m.checksum.clone());
@@ -175,13 +178,13 @@ fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &M
     }
 }
 
-fn migration(migrations: &MigrationSet, version: i64) -> &Migration {
+pub(crate) fn migration(migrations: &MigrationSet, version: i64) -> &Migration {
     // Plans only hold versions of `migrations` (plan() checks), so this cannot miss.
     migrations.get(version).unwrap_or_else(|| unreachable!("planned version {version} is not in the set"))
 }
 
 /// `SET LOCAL`/`SET` statements for the timeouts and commit mode.
-fn settings_sql(settings: &ApplySettings, scope: &str) -> String {
+pub(crate) fn settings_sql(settings: &ApplySettings, scope: &str) -> String {
     let mut sql = format!(
         "SET {scope} lock_timeout = {}; SET {scope} statement_timeout = {}",
         quote_literal(&format!("{}ms", settings.lock_timeout_ms)),
@@ -254,66 +257,6 @@ async fn apply_transactional(
             Err((version, error))
         }
     }
-}
-
-async fn apply_alone(
-    client: &Client,
-    job: &SchemaJob<'_>,
-    settings: &ApplySettings,
-    applied: &Applied,
-    step: &Step,
-    accept: &[i64],
-) -> Result<(), (Option<i64>, tokio_postgres::Error)> {
-    let schema = job.schema;
-    let m = migration(job.migrations, step.version);
-    let sql = match step.direction {
-        Direction::Up => m.up.as_str(),
-        Direction::Down => m.down.as_deref().unwrap_or_default(),
-    };
-    let prepare = format!(
-        "SET search_path TO {}; {}; {}; {}; {}",
-        job.search_path,
-        settings_sql(settings, "SESSION"),
-        lock::tenant_session_lock_sql(schema),
-        bookkeeping::create_table_sql(schema),
-        bookkeeping::check_state_sql(schema, &applied.digest()),
-    );
-    let mut after = applied.clone();
-    advance(&mut after, std::slice::from_ref(step), accept, job.migrations);
-    let record = match step.direction {
-        Direction::Up => bookkeeping::insert_row_sql(schema, m),
-        Direction::Down => bookkeeping::delete_row_sql(schema, step.version),
-    };
-    let mut accept_sql = String::new();
-    for version in accept {
-        accept_sql
-            .push_str(&format!("{}; ", bookkeeping::update_checksum_sql(schema, migration(job.migrations, *version))));
-    }
-    let finish = format!(
-        "BEGIN; SET LOCAL search_path TO {}; {}; {accept_sql}{}; {}; COMMIT",
-        job.search_path,
-        bookkeeping::MARK_START_SQL,
-        record,
-        bookkeeping::comment_sql(schema, &after.summary())
-    );
-    let cleanup = format!(
-        "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
-        lock::tenant_session_unlock_sql(schema)
-    );
-    // One message at a time: a failed step must stop everything after it.
-    let result = async {
-        client.batch_execute(&prepare).await.map_err(|e| (None, e))?;
-        client.batch_execute(sql).await.map_err(|e| (Some(step.version), e))?;
-        client.batch_execute(&finish).await.map_err(|e| (Some(step.version), e))
-    }
-    .await;
-    if result.is_err() && !client.is_closed() {
-        let _ = client.batch_execute("ROLLBACK").await;
-    }
-    if !client.is_closed() {
-        let _ = client.batch_execute(&cleanup).await;
-    }
-    result
 }
 
 /// Runs `sql` in one schema's transaction, with the same setup as a migration (search path,

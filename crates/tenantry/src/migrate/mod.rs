@@ -5,6 +5,7 @@
 //! - [`Migrator`]: the fleet executor, returning a [`MigrationReport`] and emitting
 //!   [`MigrationEvent`]s.
 
+mod alone;
 mod apply;
 pub mod bookkeeping;
 mod create;
@@ -12,6 +13,7 @@ mod dispatch;
 mod dump;
 mod events;
 mod exec;
+mod invalid_index;
 pub mod lock;
 mod migration;
 mod migrator;
@@ -22,6 +24,7 @@ mod retry;
 mod source;
 pub mod state;
 mod status;
+mod step_error;
 mod template;
 
 pub use create::{CreateMethod, CreateOptions, CreateReport};

@@ -1,0 +1,143 @@
+//! No-transaction migrations (`CREATE INDEX CONCURRENTLY`) on a real PostgreSQL: a timed-out
+//! build is never recorded with its index invalid, and a crashed attempt's invalid index is
+//! repaired by the next run (issues 8 and 9).
+
+mod common;
+
+use common::{applied_versions, connect, create_tenants, raw_client, workload};
+use tenantry::migrate::{Goal, Migrator, RunOptions};
+use tenantry::Config;
+use tenantry_test_support::{test_database, TestDatabase};
+
+/// An expression index (not "simple": PostgreSQL makes other index builds wait for it).
+const LOWER_EMAIL: &str =
+    "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customer_lower_email ON customer (lower(email))";
+/// An unnamed expression index: PostgreSQL picks the name (`customer_lower_idx`).
+const LOWER_NAME: &str = "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY ON customer (lower(name))";
+
+/// Writes `tenant/<file>` into a migrations directory.
+fn write(dir: &tempfile::TempDir, file: &str, sql: &str) {
+    std::fs::write(dir.path().join("tenant").join(file), sql).expect("writes a migration");
+}
+
+async fn migrator(db: &TestDatabase, dir: &tempfile::TempDir, edit: impl FnOnce(&mut Config)) -> Migrator {
+    let path = dir.path().to_owned();
+    let tenantry = connect(db, |config| {
+        config.migrations.directory = path;
+        config.migrations.dump = false;
+        config.migrations.template = false;
+        config.migrations.retry_backoff_ms = 20;
+        edit(config);
+    })
+    .await;
+    Migrator::load(&tenantry).expect("loads migrations")
+}
+
+/// Every index of `schema`'s tables with its validity, by name.
+async fn indexes(client: &tokio_postgres::Client, schema: &str) -> Vec<(String, bool)> {
+    client
+        .query(
+            "SELECT c.relname::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relnamespace = $1::text::regnamespace ORDER BY 1",
+            &[&tenantry::sql::quote_ident(schema)],
+        )
+        .await
+        .expect("reads indexes")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+fn validity(indexes: &[(String, bool)], name: &str) -> Option<bool> {
+    indexes.iter().find(|(n, _)| n == name).map(|(_, valid)| *valid)
+}
+
+fn invalid(indexes: &[(String, bool)]) -> Vec<&str> {
+    indexes.iter().filter(|(_, valid)| !valid).map(|(n, _)| n.as_str()).collect()
+}
+
+/// A session holding a transaction with a snapshot open: `CREATE INDEX CONCURRENTLY` in the
+/// same database waits for it (PostgreSQL manual, "Building Indexes Concurrently").
+async fn snapshot_holder(url: &str) -> tokio_postgres::Client {
+    let client = raw_client(url).await;
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1").await.expect("holds a snapshot");
+    client
+}
+
+#[tokio::test]
+async fn a_timed_out_concurrent_index_is_never_recorded_and_the_next_run_builds_it() {
+    let db = test_database("no_tx_timeout").await;
+    let dir = workload(3);
+    write(&dir, "0004_lower_email.sql", LOWER_EMAIL);
+    let migrator = migrator(&db, &dir, |config| {
+        config.migrations.lock_timeout_ms = 300;
+        config.migrations.max_retries = 1;
+    })
+    .await;
+    let tenant = create_tenants(migrator.tenantry(), "t", 1).await.remove(0);
+    let raw = raw_client(&db.url()).await;
+
+    let blocker = snapshot_holder(&db.url()).await;
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    let versions = applied_versions(&raw, tenant.schema()).await;
+    let now = indexes(&raw, tenant.schema()).await;
+    assert!(
+        !versions.contains(&4) || validity(&now, "customer_lower_email") == Some(true),
+        "version 4 is recorded while its index is {:?}: {now:?}\n{report}",
+        validity(&now, "customer_lower_email")
+    );
+    assert!(invalid(&now).is_empty(), "invalid indexes left behind: {now:?}");
+    let (_, failure) = report.failures().next().expect("the blocked step fails");
+    assert_eq!(failure.version, Some(4), "{report}");
+    assert_eq!(failure.sqlstate.as_deref(), Some("55P03"), "{report}");
+    assert_eq!(failure.attempts, 2, "{report}");
+    assert!(failure.message.contains("\"customer_lower_email\""), "the report names the index: {report}");
+    assert!(failure.message.contains("run migrate again"), "and says what to do: {report}");
+    assert_eq!(versions, [1, 2, 3], "what committed before the step stays");
+
+    blocker.batch_execute("COMMIT").await.expect("the blocker goes away");
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2, 3, 4]);
+    let now = indexes(&raw, tenant.schema()).await;
+    assert_eq!(validity(&now, "customer_lower_email"), Some(true), "{now:?}");
+    assert!(invalid(&now).is_empty(), "{now:?}");
+}
+
+#[tokio::test]
+async fn a_crashed_attempts_invalid_index_is_repaired_by_the_next_run() {
+    let db = test_database("no_tx_repair").await;
+    let dir = workload(3);
+    write(&dir, "0004_lower_email.sql", LOWER_EMAIL);
+    write(&dir, "0005_lower_name.sql", LOWER_NAME);
+    let migrator = migrator(&db, &dir, |config| config.migrations.lock_timeout_ms = 2000).await;
+    let tenant = create_tenants(migrator.tenantry(), "t", 1).await.remove(0);
+    let report = migrator.run(&RunOptions::goal(Goal::Target(3))).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+
+    // What a process killed during steps 4 and 5 leaves: their indexes, INVALID, unrecorded.
+    let raw = raw_client(&db.url()).await;
+    let blocker = snapshot_holder(&db.url()).await;
+    raw.batch_execute(&format!(
+        "SET search_path TO {}; SET lock_timeout = '200ms'",
+        tenantry::sql::quote_ident(tenant.schema())
+    ))
+    .await
+    .expect("sets up");
+    for sql in [LOWER_EMAIL, LOWER_NAME] {
+        let error = raw.batch_execute(sql).await.expect_err("the build times out");
+        assert_eq!(error.code().map(|c| c.code()), Some("55P03"), "{error}");
+    }
+    blocker.batch_execute("COMMIT").await.expect("the blocker goes away");
+    let before = indexes(&raw, tenant.schema()).await;
+    assert_eq!(invalid(&before), ["customer_lower_email", "customer_lower_idx"], "{before:?}");
+
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2, 3, 4, 5]);
+    let after = indexes(&raw, tenant.schema()).await;
+    assert!(invalid(&after).is_empty(), "the crashed attempts' indexes are repaired: {after:?}");
+    assert_eq!(validity(&after, "customer_lower_email"), Some(true), "{after:?}");
+    let lower_name = after.iter().filter(|(name, _)| name.starts_with("customer_lower_idx")).count();
+    assert_eq!(lower_name, 1, "one index for step 5, not a leftover beside it: {after:?}");
+}
