@@ -4,6 +4,7 @@
 //! implicit transaction), so it is sent alone, one round trip at a time:
 //!
 //! ```text
+//! [the step lock, exclusive: no other step, no migration transaction in the database]
 //! [search_path, timeouts, tenant lock (session), table, state check]
 //! [the schema's indexes; drop an invalid one an earlier attempt of this step left]
 //! [the step]
@@ -13,7 +14,7 @@
 //! ```
 //!
 //! A version is never recorded while the index it builds is invalid (issue 8): see
-//! [`invalid_index`](super::invalid_index).
+//! [`invalid_index`](super::invalid_index), and [`gate`](super::gate) for the step lock.
 
 use tokio_postgres::Client;
 
@@ -35,10 +36,14 @@ pub(crate) async fn apply_alone(
 ) -> GroupResult {
     let schema = job.schema;
     let cleanup = format!(
-        "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
+        "{}; {}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
+        lock::NO_TX_UNLOCK_SQL,
         lock::tenant_session_unlock_sql(schema)
     );
-    let result = Alone { client, job, settings, applied, step, accept }.run().await;
+    let (result, _alone) = match job.gate.exclusive(client).await {
+        Ok(guard) => (Alone { client, job, settings, applied, step, accept }.run().await, Some(guard)),
+        Err(error) => (Err((None, error.into())), None),
+    };
     if !client.is_closed() {
         if result.is_err() {
             let _ = client.batch_execute("ROLLBACK").await;
@@ -48,7 +53,7 @@ pub(crate) async fn apply_alone(
     result
 }
 
-/// The step: one message at a time, since a failed step must stop
+/// The step under the step lock: one message at a time, since a failed step must stop
 /// everything after it.
 #[derive(Clone, Copy)]
 struct Alone<'a> {

@@ -13,6 +13,10 @@
 //! (`25P02`), and the final `COMMIT` rolls back: a schema is never left half-way. The first error
 //! names the failing step, hence its version.
 //!
+//! Every such transaction first takes the no-transaction step lock shared, without waiting
+//! (see [`gate`](super::gate)); while a no-transaction step runs it rolls back at once, and is
+//! sent again when the step is done.
+//!
 //! A `-- tenantry:no-transaction` migration cannot share a transaction (nor a multi-statement
 //! message, which PostgreSQL runs as one implicit transaction), so it runs alone
 //! ([`alone`](super::alone)).
@@ -21,6 +25,7 @@ use futures_util::future::join_all;
 use tokio_postgres::Client;
 
 use super::bookkeeping::{self, Applied};
+use super::gate::{self, NoTxGate};
 use super::lock;
 use super::migration::Migration;
 use super::plan::{Direction, Plan, Step};
@@ -50,6 +55,8 @@ pub(crate) struct SchemaJob<'a> {
     pub(crate) applied: &'a Applied,
     pub(crate) plan: &'a Plan,
     pub(crate) migrations: &'a MigrationSet,
+    /// The in-process side of the no-transaction step lock.
+    pub(crate) gate: &'a NoTxGate,
 }
 
 /// Steps committed so far.
@@ -89,7 +96,9 @@ pub(crate) async fn apply(
     let mut accept: &[i64] = &job.plan.accept_checksums;
     for group in groups(job, settings) {
         let result = match group {
-            Group::Transactional(steps) => apply_transactional(client, job, settings, &applied, steps, accept)
+            Group::Transactional(steps) => job
+                .gate
+                .when_no_step_runs(busy, || apply_transactional(client, job, settings, &applied, steps, accept))
                 .await
                 .map_err(|(version, error)| (version, error.into())),
             Group::Alone(step) => super::alone::apply_alone(client, job, settings, &applied, step, accept).await,
@@ -105,7 +114,8 @@ pub(crate) async fn apply(
         }
     }
     if job.plan.steps.is_empty() && !accept.is_empty() {
-        apply_transactional(client, job, settings, &applied, &[], accept)
+        job.gate
+            .when_no_step_runs(busy, || apply_transactional(client, job, settings, &applied, &[], accept))
             .await
             .map_err(|(version, error)| ApplyError { version, error: error.into(), committed: committed.clone() })?;
     }
@@ -212,6 +222,11 @@ fn step_sql(schema: &str, migrations: &MigrationSet, step: &Step) -> String {
     }
 }
 
+/// Whether a transactional group failed only because a no-transaction step runs elsewhere.
+fn busy((_, error): &(Option<i64>, tokio_postgres::Error)) -> bool {
+    gate::is_busy(error)
+}
+
 async fn apply_transactional(
     client: &Client,
     job: &SchemaJob<'_>,
@@ -224,7 +239,8 @@ async fn apply_transactional(
     let mut after = applied.clone();
     advance(&mut after, steps, accept, job.migrations);
     let mut setup = format!(
-        "SET LOCAL search_path TO {}; {}; {}; {}; {}",
+        "{}; SET LOCAL search_path TO {}; {}; {}; {}; {}",
+        lock::NO_TX_SHARED_SQL,
         job.search_path,
         settings_sql(settings, "LOCAL"),
         lock::tenant_xact_lock_sql(schema),
@@ -315,7 +331,15 @@ mod tests {
         let set = set();
         let applied = Applied::default();
         let plan = plan(&set, &applied, Goal::Latest, false).expect("plans");
-        let job = SchemaJob { schema: "t", search_path: "\"t\"", applied: &applied, plan: &plan, migrations: &set };
+        let gate = NoTxGate::default();
+        let job = SchemaJob {
+            schema: "t",
+            search_path: "\"t\"",
+            applied: &applied,
+            plan: &plan,
+            migrations: &set,
+            gate: &gate,
+        };
         let per_tenant = ApplySettings {
             lock_timeout_ms: 1,
             statement_timeout_ms: 0,

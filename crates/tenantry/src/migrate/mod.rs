@@ -13,6 +13,7 @@ mod dispatch;
 mod dump;
 mod events;
 mod exec;
+mod gate;
 mod invalid_index;
 pub mod lock;
 mod migration;

@@ -72,6 +72,7 @@ impl Migrator {
                     applied: &applied,
                     plan: &plan,
                     migrations: set,
+                    gate: &self.gate,
                 };
                 apply::apply(conn, &job, &settings).await.map(Ok).map_err(|e| {
                     committed.applied.extend(e.committed.applied);

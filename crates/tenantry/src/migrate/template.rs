@@ -111,7 +111,8 @@ impl CloneNewTenant<'_> {
         let schema = tenant.schema();
         let mut messages = vec![
             format!(
-                "{}; {}; {}",
+                "{}; {}; {}; {}",
+                lock::NO_TX_SHARED_SQL,
                 lock::tenant_xact_lock_sql(schema),
                 bookkeeping::check_state_sql(self.template_schema, &self.template.applied.digest()),
                 check_fingerprint_sql(self.template_schema, &self.template.fingerprint)
