@@ -270,3 +270,28 @@ async fn a_no_transaction_step_waits_for_another_processs_step() {
     write(&dir, "0004_lower_email.sql", LOWER_EMAIL);
     waits_for_other_process(&db, &dir, 1, &[1, 2, 3, 4]).await;
 }
+
+#[tokio::test]
+async fn a_partitioned_index_made_invalid_on_purpose_is_recorded() {
+    let db = test_database("no_tx_on_only").await;
+    let dir = workload(0);
+    write(
+        &dir,
+        "0001_measurement.sql",
+        "CREATE TABLE measurement (day date NOT NULL) PARTITION BY RANGE (day); \
+         CREATE TABLE measurement_2026 PARTITION OF measurement FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+    );
+    // Invalid until every partition's index is attached (PostgreSQL manual, "Partition Maintenance").
+    write(
+        &dir,
+        "0002_measurement_day.sql",
+        "-- tenantry:no-transaction\nCREATE INDEX measurement_day ON ONLY measurement (day)",
+    );
+    let migrator = migrator(&db, &dir, |_| {}).await;
+    let tenant = create_tenants(migrator.tenantry(), "t", 1).await.remove(0);
+    let report = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2]);
+    assert_eq!(validity(&indexes(&raw, tenant.schema()).await, "measurement_day"), Some(false), "kept as made");
+}

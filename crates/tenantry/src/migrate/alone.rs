@@ -68,9 +68,9 @@ struct Alone<'a> {
 impl<'a> Alone<'a> {
     async fn run(self) -> GroupResult {
         let sql = self.sql();
-        self.prepare().await?;
         let target = invalid_index::created_index_name(sql);
-        let before = self.drop_earlier_attempt(target.as_deref()).await?;
+        let before = self.prepare().await?;
+        let before = self.drop_earlier_attempt(before, target.as_deref()).await?;
         let outcome = self.client.batch_execute(sql).await;
         self.check_after(outcome, &before, target.as_deref()).await?;
         self.record().await.map_err(|error| self.failed(error))
@@ -88,25 +88,29 @@ impl<'a> Alone<'a> {
         (Some(self.step.version), StepError::from(error))
     }
 
-    /// The session's search path and timeouts, the tenant lock, the table, the state check.
-    async fn prepare(self) -> GroupResult {
+    /// The session's search path and timeouts, the tenant lock, the table, the state check;
+    /// returns the schema's indexes (one message).
+    async fn prepare(self) -> Result<Vec<Index>, (Option<i64>, StepError)> {
         let schema = self.job.schema;
         let prepare = format!(
-            "SET search_path TO {}; {}; {}; {}; {}",
+            "SET search_path TO {}; {}; {}; {}; {}; ",
             self.job.search_path,
             settings_sql(self.settings, "SESSION"),
             lock::tenant_session_lock_sql(schema),
             bookkeeping::create_table_sql(schema),
             bookkeeping::check_state_sql(schema, &self.applied.digest()),
         );
-        self.client.batch_execute(&prepare).await.map_err(|e| (None, e.into()))
+        invalid_index::list(self.client, &prepare, schema).await.map_err(|e| (None, e.into()))
     }
 
     /// Drops the invalid index an earlier attempt of this step left; returns the schema's
     /// indexes without it.
-    async fn drop_earlier_attempt(self, target: Option<&str>) -> Result<Vec<Index>, (Option<i64>, StepError)> {
+    async fn drop_earlier_attempt(
+        self,
+        mut before: Vec<Index>,
+        target: Option<&str>,
+    ) -> Result<Vec<Index>, (Option<i64>, StepError)> {
         let schema = self.job.schema;
-        let mut before = invalid_index::list(self.client, schema).await.map_err(|error| self.failed(error))?;
         for index in invalid_index::earlier_attempt(&before, target) {
             let drop = invalid_index::drop_sql(schema, &index.name);
             self.client.batch_execute(&drop).await.map_err(|error| {
@@ -131,7 +135,7 @@ impl<'a> Alone<'a> {
         target: Option<&str>,
     ) -> GroupResult {
         let schema = self.job.schema;
-        let after = match invalid_index::list(self.client, schema).await {
+        let after = match invalid_index::list(self.client, "", schema).await {
             Ok(after) => after,
             // The connection is gone (or the catalog unreadable): the next attempt repairs.
             Err(error) => return Err(self.failed(outcome.err().unwrap_or(error))),

@@ -78,15 +78,19 @@ impl NoTxGate {
     pub(crate) async fn exclusive(&self, client: &Client) -> Result<RwLockWriteGuard<'_, ()>, tokio_postgres::Error> {
         let guard = self.local.write().await;
         let mut polls = 0;
-        while !client.query_one(lock::NO_TX_QUEUE_TRY_SQL, &[]).await?.get::<_, bool>(0) {
-            if polls == 0 {
-                tracing::info!("another process runs a no-transaction migration in this database; waiting for it");
+        loop {
+            match client.batch_execute(lock::NO_TX_STEP_LOCK_SQL).await {
+                Ok(()) => return Ok(guard),
+                Err(error) if is_busy(&error) => {
+                    if polls == 0 {
+                        tracing::info!("another process runs a no-transaction migration in this database; waiting");
+                    }
+                    tokio::time::sleep(poll_delay(polls)).await;
+                    polls += 1;
+                }
+                Err(error) => return Err(error),
             }
-            tokio::time::sleep(poll_delay(polls)).await;
-            polls += 1;
         }
-        client.batch_execute(lock::NO_TX_STEP_LOCK_SQL).await?;
-        Ok(guard)
     }
 }
 

@@ -12,9 +12,9 @@
 //! Other invalid indexes are not tenantry's to judge (an application's own build may be in
 //! progress): they are left alone, and logged.
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, quote_literal};
 
 /// One index of a table in the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,27 +38,49 @@ pub(crate) enum Why {
     Superseded,
 }
 
-/// The indexes of every table in `schema`. The tables are found through `pg_depend`'s
-/// reference index (every relation depends on its namespace), not a scan of `pg_class`,
-/// whose size grows with the fleet (docs/benchmarks.md, the clone's fingerprint).
-const LIST_SQL: &str = "SELECT ic.oid, ic.relname::text, i.indisvalid, concat_ws('|', i.indrelid::text, \
-     ic.relam::text, i.indisunique::text, i.indkey::text, i.indclass::text, i.indcollation::text, \
-     i.indoption::text, coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), ''), \
-     coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '')) \
-     FROM pg_catalog.pg_namespace n \
-     JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
-      AND d.refobjid = n.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-     JOIN pg_catalog.pg_index i ON i.indrelid = d.objid \
-     JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid AND ic.relnamespace = n.oid \
-     WHERE n.nspname = $1";
+/// The indexes of every table in `schema`, as the last statement of a message. The tables are
+/// found through `pg_depend`'s reference index (every relation depends on its namespace), not a
+/// scan of `pg_class`, whose size grows with the fleet (docs/benchmarks.md, the clone's
+/// fingerprint). Partitioned indexes are left out: `CREATE INDEX … ON ONLY` makes them invalid
+/// on purpose, until every partition's index is attached (PostgreSQL manual, "Partition
+/// Maintenance").
+pub(crate) fn list_sql(schema: &str) -> String {
+    format!(
+        "SELECT ic.oid, ic.relname, i.indisvalid, concat_ws('|', i.indrelid::text, ic.relam::text, \
+         i.indisunique::text, i.indkey::text, i.indclass::text, i.indcollation::text, i.indoption::text, \
+         coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), ''), \
+         coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), '')) \
+         FROM pg_catalog.pg_namespace n \
+         JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass \
+          AND d.refobjid = n.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+         JOIN pg_catalog.pg_index i ON i.indrelid = d.objid \
+         JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid AND ic.relnamespace = n.oid AND ic.relkind = 'i' \
+         WHERE n.nspname = {}",
+        quote_literal(schema)
+    )
+}
 
-/// Reads the indexes of `schema`'s tables.
-pub(crate) async fn list(client: &Client, schema: &str) -> Result<Vec<Index>, tokio_postgres::Error> {
-    let rows = client.query(LIST_SQL, &[&schema]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| Index { oid: row.get(0), name: row.get(1), valid: row.get(2), shape: row.get(3) })
-        .collect())
+/// Sends `preceding` (statements whose rows, if any, are ignored) and
+/// [`list_sql`] as one simple-query message: one round trip. Returns the indexes.
+pub(crate) async fn list(client: &Client, preceding: &str, schema: &str) -> Result<Vec<Index>, tokio_postgres::Error> {
+    let messages = client.simple_query(&format!("{preceding}{}", list_sql(schema))).await?;
+    // The rows of the last statement: those after the last-but-one command completion.
+    let completions = messages.iter().filter(|m| matches!(m, SimpleQueryMessage::CommandComplete(_))).count();
+    let mut seen = 0;
+    let mut indexes = Vec::new();
+    for message in messages {
+        match message {
+            SimpleQueryMessage::CommandComplete(_) => seen += 1,
+            SimpleQueryMessage::Row(row) if seen + 1 == completions => indexes.push(Index {
+                oid: row.get(0).and_then(|oid| oid.parse().ok()).unwrap_or_default(),
+                name: row.get(1).unwrap_or_default().to_owned(),
+                valid: row.get(2) == Some("t"),
+                shape: row.get(3).unwrap_or_default().to_owned(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(indexes)
 }
 
 /// `DROP INDEX CONCURRENTLY IF EXISTS` of `schema.name`, outside a transaction.
@@ -255,6 +277,13 @@ mod tests {
         assert_eq!(earlier_attempt(&before, Some("target")).len(), 1);
         assert!(earlier_attempt(&before, None).is_empty());
         assert!(earlier_attempt(&after[2..3], Some("t_expr_idx1")).is_empty(), "a valid index is never dropped");
+    }
+
+    #[test]
+    fn list_sql_quotes_the_schema_and_skips_partitioned_indexes() {
+        let sql = list_sql("it's");
+        assert!(sql.ends_with("WHERE n.nspname = 'it''s'"), "{sql}");
+        assert!(sql.contains("ic.relkind = 'i'"), "{sql}");
     }
 
     #[test]

@@ -43,13 +43,14 @@ pub const NO_TX_SHARED_SQL: &str = "DO $tenantry$ BEGIN \
      IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1953395715, 0) THEN \
      RAISE EXCEPTION 'tenantry: a no-transaction migration is running in this database' \
      USING ERRCODE = 'TN002', HINT = 'tenantry tries again when it is done'; END IF; END $tenantry$";
-/// Tries the queue lock for the session: one boolean row.
-pub const NO_TX_QUEUE_TRY_SQL: &str = "SELECT pg_catalog.pg_try_advisory_lock(1953395715, 1)";
-/// Waits for the step lock, exclusively, for the session. Only the holder of the queue lock
-/// waits here, with both timeouts off: it waits for migration transactions to end, which
-/// never wait for it.
-pub const NO_TX_STEP_LOCK_SQL: &str =
-    "SET lock_timeout = 0; SET statement_timeout = 0; SELECT pg_catalog.pg_advisory_lock(1953395715, 0)";
+/// Tries the queue lock for the session, raising [`NO_TX_BUSY_SQLSTATE`] if another session
+/// holds it; then waits for the step lock, exclusively, for the session. Only the holder of the
+/// queue lock waits there, with both timeouts off: it waits for migration transactions to end,
+/// which never wait for it. One message, one round trip.
+pub const NO_TX_STEP_LOCK_SQL: &str = "SET lock_timeout = 0; SET statement_timeout = 0; DO $tenantry$ BEGIN \
+     IF pg_catalog.pg_try_advisory_lock(1953395715, 1) THEN PERFORM pg_catalog.pg_advisory_lock(1953395715, 0); \
+     ELSE RAISE EXCEPTION 'tenantry: another no-transaction migration is running in this database' \
+     USING ERRCODE = 'TN002'; END IF; END $tenantry$";
 /// Releases the step and queue locks (a lock not held only draws a warning).
 pub const NO_TX_UNLOCK_SQL: &str =
     "SELECT pg_catalog.pg_advisory_unlock(1953395715, 0); SELECT pg_catalog.pg_advisory_unlock(1953395715, 1)";
@@ -88,10 +89,11 @@ mod tests {
         assert!(RUN_LOCK_SQL.contains(&RUN_LOCK_CLASS.to_string()));
         assert!(RUN_UNLOCK_SQL.contains(&RUN_LOCK_CLASS.to_string()));
         let class = NO_TX_LOCK_CLASS.to_string();
-        for sql in [NO_TX_SHARED_SQL, NO_TX_QUEUE_TRY_SQL, NO_TX_STEP_LOCK_SQL, NO_TX_UNLOCK_SQL] {
+        for sql in [NO_TX_SHARED_SQL, NO_TX_STEP_LOCK_SQL, NO_TX_UNLOCK_SQL] {
             assert!(sql.contains(&class), "{sql}");
         }
         assert!(NO_TX_SHARED_SQL.contains(&format!("'{NO_TX_BUSY_SQLSTATE}'")));
+        assert!(NO_TX_STEP_LOCK_SQL.contains(&format!("'{NO_TX_BUSY_SQLSTATE}'")));
         assert_eq!(
             tenant_xact_lock_sql("it's"),
             format!("SELECT pg_advisory_xact_lock({TENANT_LOCK_CLASS}, hashtext('it''s'))")
