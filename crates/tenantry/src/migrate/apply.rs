@@ -17,18 +17,24 @@
 //! (`25P02`), and the final `COMMIT` rolls back: a schema is never left half-way. The first error
 //! names the failing step, hence its version.
 //!
+//! Every such transaction first takes the no-transaction step lock shared, without waiting
+//! (see [`gate`](super::gate)); while a no-transaction step runs it rolls back at once, and is
+//! sent again when the step is done.
+//!
 //! A `-- tenantry:no-transaction` migration cannot share a transaction (nor a multi-statement
-//! message, which PostgreSQL runs as one implicit transaction), so it is sent alone, one round
-//! trip at a time, under a session-level tenant lock, then recorded in a transaction of its own.
+//! message, which PostgreSQL runs as one implicit transaction), so it runs alone
+//! ([`alone`](super::alone)).
 
 use futures_util::future::join_all;
 use tokio_postgres::Client;
 
 use super::bookkeeping::{self, Applied};
+use super::gate::{self, NoTxGate};
 use super::lock;
 use super::migration::Migration;
 use super::plan::{Direction, Plan, Step};
 use super::source::MigrationSet;
+pub(crate) use super::step_error::{GroupResult, StepError};
 use super::temp;
 use crate::sql::quote_literal;
 
@@ -54,6 +60,8 @@ pub(crate) struct SchemaJob<'a> {
     pub(crate) applied: &'a Applied,
     pub(crate) plan: &'a Plan,
     pub(crate) migrations: &'a MigrationSet,
+    /// The in-process side of the no-transaction step lock.
+    pub(crate) gate: &'a NoTxGate,
 }
 
 /// Steps committed so far.
@@ -78,7 +86,7 @@ impl Progress {
 #[derive(Debug)]
 pub(crate) struct ApplyError {
     pub(crate) version: Option<i64>,
-    pub(crate) error: tokio_postgres::Error,
+    pub(crate) error: StepError,
     pub(crate) committed: Progress,
 }
 
@@ -93,8 +101,12 @@ pub(crate) async fn apply(
     let mut accept: &[i64] = &job.plan.accept_checksums;
     for group in groups(job, settings) {
         let result = match group {
-            Group::Transactional(steps) => apply_transactional(client, job, settings, &applied, steps, accept).await,
-            Group::Alone(step) => apply_alone(client, job, settings, &applied, step, accept).await,
+            Group::Transactional(steps) => job
+                .gate
+                .when_no_step_runs(busy, || apply_transactional(client, job, settings, &applied, steps, accept))
+                .await
+                .map_err(|(version, error)| (version, error.into())),
+            Group::Alone(step) => super::alone::apply_alone(client, job, settings, &applied, step, accept).await,
         };
         let steps = group.steps();
         match result {
@@ -107,9 +119,10 @@ pub(crate) async fn apply(
         }
     }
     if job.plan.steps.is_empty() && !accept.is_empty() {
-        apply_transactional(client, job, settings, &applied, &[], accept)
+        job.gate
+            .when_no_step_runs(busy, || apply_transactional(client, job, settings, &applied, &[], accept))
             .await
-            .map_err(|(version, error)| ApplyError { version, error, committed: committed.clone() })?;
+            .map_err(|(version, error)| ApplyError { version, error: error.into(), committed: committed.clone() })?;
     }
     Ok(committed)
 }
@@ -161,7 +174,7 @@ fn needs_no_transaction(migrations: &MigrationSet, step: &Step) -> bool {
 }
 
 /// The applied set after `steps` (and accepted checksums).
-fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &MigrationSet) {
+pub(crate) fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &MigrationSet) {
     for version in accept {
         if let Some(m) = migrations.get(*version) {
             applied.0.insert(*version, m.checksum.clone());
@@ -180,13 +193,13 @@ fn advance(applied: &mut Applied, steps: &[Step], accept: &[i64], migrations: &M
     }
 }
 
-fn migration(migrations: &MigrationSet, version: i64) -> &Migration {
+pub(crate) fn migration(migrations: &MigrationSet, version: i64) -> &Migration {
     // Plans only hold versions of `migrations` (plan() checks), so this cannot miss.
     migrations.get(version).unwrap_or_else(|| unreachable!("planned version {version} is not in the set"))
 }
 
 /// `SET LOCAL`/`SET` statements for the timeouts and commit mode.
-fn settings_sql(settings: &ApplySettings, scope: &str) -> String {
+pub(crate) fn settings_sql(settings: &ApplySettings, scope: &str) -> String {
     let mut sql = format!(
         "SET {scope} lock_timeout = {}; SET {scope} statement_timeout = {}",
         quote_literal(&format!("{}ms", settings.lock_timeout_ms)),
@@ -214,6 +227,11 @@ fn step_sql(schema: &str, migrations: &MigrationSet, step: &Step) -> String {
     }
 }
 
+/// Whether a transactional group failed only because a no-transaction step runs elsewhere.
+fn busy((_, error): &(Option<i64>, tokio_postgres::Error)) -> bool {
+    gate::is_busy(error)
+}
+
 async fn apply_transactional(
     client: &Client,
     job: &SchemaJob<'_>,
@@ -226,7 +244,8 @@ async fn apply_transactional(
     let mut after = applied.clone();
     advance(&mut after, steps, accept, job.migrations);
     let mut setup = format!(
-        "{}; {}; {}; {}; {}",
+        "{}; {}; {}; {}; {}; {}",
+        lock::NO_TX_SHARED_SQL,
         temp::enter_schema_sql("LOCAL", job.search_path),
         settings_sql(settings, "LOCAL"),
         lock::tenant_xact_lock_sql(schema),
@@ -259,66 +278,6 @@ async fn apply_transactional(
             Err((version, error))
         }
     }
-}
-
-async fn apply_alone(
-    client: &Client,
-    job: &SchemaJob<'_>,
-    settings: &ApplySettings,
-    applied: &Applied,
-    step: &Step,
-    accept: &[i64],
-) -> Result<(), (Option<i64>, tokio_postgres::Error)> {
-    let schema = job.schema;
-    let m = migration(job.migrations, step.version);
-    let sql = match step.direction {
-        Direction::Up => m.up.as_str(),
-        Direction::Down => m.down.as_deref().unwrap_or_default(),
-    };
-    let prepare = format!(
-        "{}; {}; {}; {}; {}",
-        temp::enter_schema_sql("SESSION", job.search_path),
-        settings_sql(settings, "SESSION"),
-        lock::tenant_session_lock_sql(schema),
-        bookkeeping::create_table_sql(schema),
-        bookkeeping::check_state_sql(schema, &applied.digest()),
-    );
-    let mut after = applied.clone();
-    advance(&mut after, std::slice::from_ref(step), accept, job.migrations);
-    let record = match step.direction {
-        Direction::Up => bookkeeping::insert_row_sql(schema, m),
-        Direction::Down => bookkeeping::delete_row_sql(schema, step.version),
-    };
-    let mut accept_sql = String::new();
-    for version in accept {
-        accept_sql
-            .push_str(&format!("{}; ", bookkeeping::update_checksum_sql(schema, migration(job.migrations, *version))));
-    }
-    let finish = format!(
-        "BEGIN; {}; {}; {accept_sql}{}; {}; COMMIT",
-        temp::set_search_path_sql("LOCAL", job.search_path),
-        bookkeeping::MARK_START_SQL,
-        record,
-        bookkeeping::comment_sql(schema, &after)
-    );
-    let cleanup = format!(
-        "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
-        lock::tenant_session_unlock_sql(schema)
-    );
-    // One message at a time: a failed step must stop everything after it.
-    let result = async {
-        client.batch_execute(&prepare).await.map_err(|e| (None, e))?;
-        client.batch_execute(sql).await.map_err(|e| (Some(step.version), e))?;
-        client.batch_execute(&finish).await.map_err(|e| (Some(step.version), e))
-    }
-    .await;
-    if result.is_err() && !client.is_closed() {
-        let _ = client.batch_execute("ROLLBACK").await;
-    }
-    if !client.is_closed() {
-        let _ = client.batch_execute(&cleanup).await;
-    }
-    result
 }
 
 /// Runs `sql` in one schema's transaction, with the same setup as a migration (`DISCARD TEMP`,
@@ -378,8 +337,15 @@ mod tests {
         let set = set();
         let applied = Applied::default();
         let plan = plan(&set, &applied, Goal::Latest, false).expect("plans");
-        let job =
-            SchemaJob { schema: "t", search_path: "\"t\", pg_temp", applied: &applied, plan: &plan, migrations: &set };
+        let gate = NoTxGate::default();
+        let job = SchemaJob {
+            schema: "t",
+            search_path: "\"t\", pg_temp",
+            applied: &applied,
+            plan: &plan,
+            migrations: &set,
+            gate: &gate,
+        };
         let per_tenant = ApplySettings {
             lock_timeout_ms: 1,
             statement_timeout_ms: 0,

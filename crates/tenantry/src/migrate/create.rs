@@ -79,7 +79,12 @@ impl MigrateNewTenant<'_> {
         let mut applied = Applied::default();
         let mut messages = vec![(
             "preparing the new tenant's bookkeeping",
-            format!("{}; {}", lock::tenant_xact_lock_sql(schema), bookkeeping::create_table_sql(schema)),
+            format!(
+                "{}; {}; {}",
+                lock::NO_TX_SHARED_SQL,
+                lock::tenant_xact_lock_sql(schema),
+                bookkeeping::create_table_sql(schema)
+            ),
         )];
         for migration in self.migrations.iter().take_while(|m| !m.up_no_transaction) {
             messages.push((
@@ -139,6 +144,19 @@ impl CreateHook for MigrateNewTenant<'_> {
 }
 
 impl Migrator {
+    /// [`Tenantry::create_with`](crate::Tenantry::create_with), tried again for as long as a
+    /// no-transaction step holds the step lock: the creating transaction takes it shared first
+    /// (a `CREATE INDEX CONCURRENTLY` elsewhere would wait for it), and rolls back at once when
+    /// it cannot (see `gate.rs`).
+    async fn create_when_no_step_runs(&self, tenant: &TenantName, hook: &dyn CreateHook) -> Result<(), Error> {
+        self.gate
+            .when_no_step_runs(
+                |err: &Error| err.sqlstate() == Some(lock::NO_TX_BUSY_SQLSTATE),
+                || self.tenantry.create_with(tenant, Some(hook)),
+            )
+            .await
+    }
+
     /// Creates `tenants` like [`create`](Self::create), up to `jobs` at a time, each in its own
     /// transaction: one result per tenant, in the order given. A failure never stops the others.
     /// Creation is DDL-bound (catalog inserts, index builds), so parallel workers help even when
@@ -189,7 +207,7 @@ impl Migrator {
                     template_schema: &self.tenantry.config().migrations.template_schema,
                     seed: seed_sql.as_deref(),
                 };
-                match self.tenantry.create_with(tenant, Some(&hook)).await {
+                match self.create_when_no_step_runs(tenant, &hook).await {
                     Ok(()) => {
                         return Ok(CreateReport {
                             tenant: tenant.clone(),
@@ -211,7 +229,7 @@ impl Migrator {
         }
         let hook = MigrateNewTenant { migrations: &self.source.tenant, seed: seed_sql.as_deref() };
         let versions = hook.versions();
-        self.tenantry.create_with(tenant, Some(&hook)).await?;
+        self.create_when_no_step_runs(tenant, &hook).await?;
         let mut report = CreateReport {
             tenant: tenant.clone(),
             method: CreateMethod::Migrated { why_not_cloned },

@@ -7,6 +7,7 @@ use tokio_postgres::{Client, NoTls};
 
 use super::apply::ApplySettings;
 use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
+use super::gate::{self, NoTxGate};
 use super::options::{RunOptions, Selection};
 use super::plan::Goal;
 use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
@@ -35,6 +36,8 @@ pub struct Migrator {
     pub(super) events: Option<EventSink>,
     pub(super) hooks: Arc<dyn MigrationHooks>,
     pub(super) template_cache: Arc<TemplateCache>,
+    /// Serialises no-transaction steps with this process's transactions (see `gate.rs`).
+    pub(super) gate: Arc<NoTxGate>,
 }
 
 /// How many times a run lists the tenants again to migrate those created meanwhile.
@@ -49,6 +52,7 @@ impl Migrator {
             events: None,
             hooks: Arc::new(NoHooks),
             template_cache: Arc::default(),
+            gate: Arc::default(),
         }
     }
 
@@ -227,22 +231,30 @@ impl Migrator {
         }
     }
 
+    /// Takes the run lock, trying again until it is free (unless `no_wait`). Never a blocking
+    /// wait: a session blocked on a lock holds a snapshot, and the running run's
+    /// `CREATE INDEX CONCURRENTLY` would wait for it until its `lock_timeout` (issue 9, where
+    /// parallel `create`s queued here made every index build of the others time out).
     pub(super) async fn acquire_run_lock(&self, coordinator: &Client, no_wait: bool) -> Result<(), Error> {
-        let free: bool = coordinator
-            .query_one(lock::TRY_RUN_LOCK_SQL, &[])
-            .await
-            .map_err(|err| Error::database("taking the migration run lock", None, err))?
-            .get(0);
-        if !free {
+        let mut polls = 0;
+        loop {
+            let free: bool = coordinator
+                .query_one(lock::TRY_RUN_LOCK_SQL, &[])
+                .await
+                .map_err(|err| Error::database("taking the migration run lock", None, err))?
+                .get(0);
+            if free {
+                break;
+            }
             if no_wait {
                 return Err(Error::MigrationRunLocked);
             }
-            tracing::info!("another migration run holds the run lock; waiting for it to finish");
-            self.emit(&MigrationEvent::WaitingForRunLock);
-            coordinator
-                .batch_execute(lock::RUN_LOCK_SQL)
-                .await
-                .map_err(|err| Error::database("waiting for the migration run lock", None, err))?;
+            if polls == 0 {
+                tracing::info!("another migration run holds the run lock; waiting for it to finish");
+                self.emit(&MigrationEvent::WaitingForRunLock);
+            }
+            tokio::time::sleep(gate::poll_delay(polls)).await;
+            polls += 1;
         }
         self.emit(&MigrationEvent::RunLockAcquired);
         Ok(())

@@ -5,6 +5,7 @@
 //! - [`Migrator`]: the fleet executor, returning a [`MigrationReport`] and emitting
 //!   [`MigrationEvent`]s.
 
+mod alone;
 mod apply;
 pub mod bookkeeping;
 mod create;
@@ -13,6 +14,8 @@ mod dump;
 mod durability;
 mod events;
 mod exec;
+mod gate;
+mod invalid_index;
 pub mod lock;
 mod migration;
 mod migrator;
@@ -23,6 +26,7 @@ mod retry;
 mod source;
 pub mod state;
 mod status;
+mod step_error;
 mod temp;
 mod template;
 

@@ -41,11 +41,11 @@ impl Migrator {
         loop {
             let result = async {
                 if client.as_ref().is_none_or(Client::is_closed) {
-                    *client = Some(self.connect_worker().await?);
+                    *client = Some(self.connect_worker().await.map_err(|(v, e)| (v, e.into()))?);
                 }
                 let Some(conn) = client.as_ref() else { unreachable!("connected above") };
                 if attempt > 1 {
-                    match state::read_one(conn, subject.schema()).await.map_err(|e| (None, e))? {
+                    match state::read_one(conn, subject.schema()).await.map_err(|e| (None, e.into()))? {
                         SchemaState::Missing => return Ok(Err(missing_schema_failure())),
                         SchemaState::Applied(now) => {
                             match super::plan::plan(set, &now, options.goal, options.accept_changed_checksums) {
@@ -72,6 +72,7 @@ impl Migrator {
                     applied: &applied,
                     plan: &plan,
                     migrations: set,
+                    gate: &self.gate,
                 };
                 apply::apply(conn, &job, &settings).await.map(Ok).map_err(|e| {
                     committed.applied.extend(e.committed.applied);
@@ -99,21 +100,21 @@ impl Migrator {
                     return failed(subject, failure, planned_steps);
                 }
                 Err((version, error)) => {
-                    if attempt <= max_retries && is_transient(&error) {
+                    if attempt <= max_retries && error.is_transient() {
                         self.emit(&MigrationEvent::Retrying {
                             subject: subject.clone(),
                             attempt,
-                            error: describe_pg(&error),
+                            error: error.describe(),
                         });
-                        tracing::warn!(schema = subject.schema(), attempt, "retrying after: {}", describe_pg(&error));
+                        tracing::warn!(schema = subject.schema(), attempt, "retrying after: {}", error.describe());
                         tokio::time::sleep(self.backoff(attempt)).await;
                         attempt += 1;
                         continue;
                     }
                     let failure = Failure {
                         version,
-                        sqlstate: error.code().map(|c| c.code().to_owned()),
-                        message: describe_pg(&error),
+                        sqlstate: error.sqlstate(),
+                        message: error.describe(),
                         applied_before_failure: committed.applied,
                         attempts: attempt,
                     };

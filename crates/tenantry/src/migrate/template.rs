@@ -115,7 +115,8 @@ impl CloneNewTenant<'_> {
             (
                 "checking the template before cloning it",
                 format!(
-                    "{}; {}; {}",
+                    "{}; {}; {}; {}",
+                    lock::NO_TX_SHARED_SQL,
                     lock::tenant_xact_lock_sql(schema),
                     bookkeeping::check_state_sql(self.template_schema, &self.template.applied.digest()),
                     check_fingerprint_sql(self.template_schema, &self.template.fingerprint)
