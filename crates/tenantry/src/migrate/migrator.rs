@@ -7,12 +7,12 @@ use tokio_postgres::{Client, NoTls};
 
 use super::apply::ApplySettings;
 use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
+use super::judgment::TemplateCache;
 use super::lock;
 use super::options::{RunOptions, Selection};
 use super::plan::Goal;
 use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::MigrationSource;
-use super::template::TemplateCache;
 use crate::error::{mask_password, Error};
 use crate::name::TenantName;
 use crate::sql::{quote_ident, quote_ident_list};
@@ -159,6 +159,15 @@ impl Migrator {
                     )
                     .await?;
                 report.template = results.pop();
+                let template_changed = report.template.as_ref().is_some_and(|r| match &r.outcome {
+                    Outcome::Succeeded { applied, reverted, .. } => !applied.is_empty() || !reverted.is_empty(),
+                    Outcome::Failed(failure) => !failure.applied_before_failure.is_empty(),
+                    _ => false,
+                });
+                if template_changed {
+                    // Judged again at the next creation, instead of one creation finding out.
+                    self.template_cache.forget().await;
+                }
             }
             let subjects = tenants
                 .iter()

@@ -12,6 +12,7 @@ mod dispatch;
 mod dump;
 mod events;
 mod exec;
+mod judgment;
 pub mod lock;
 mod migration;
 mod migrator;
