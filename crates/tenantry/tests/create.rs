@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{raw_client, setup_migrator as setup, workload};
+use common::{concurrent_index_migration, raw_client, setup_migrator as setup, workload};
 use tenantry::migrate::{CreateMethod, CreateOptions, CreateReport, MigrationEvent, Migrator, RunOptions};
-use tenantry::{TenantName, Tenantry};
+use tenantry::{Error, TenantName, Tenantry};
 use tenantry_test_support::test_database;
 
 /// Every event a migrator sends, for assertions after the fact.
@@ -181,4 +181,40 @@ async fn the_projects_own_histories_are_cloned_never_migrated() {
         assert_eq!(events.created().len(), tenants.len());
         assert!(events.reasons().is_empty(), "{label}: {:?}", events.reasons());
     }
+}
+
+#[tokio::test]
+async fn creating_with_no_transaction_migrations_neither_dumps_nor_lists_the_fleet() {
+    let db = test_database("create_no_transaction").await;
+    let dir = workload(3);
+    concurrent_index_migration(dir.path(), 4);
+    let dump_path = dir.path().join("db/schema.sql");
+    let path = dump_path.clone();
+    let (tenantry, migrator) = setup(&db, dir.path(), move |config| {
+        config.migrations.dump = true;
+        config.migrations.dump_path = path;
+        config.migrations.template = false;
+    })
+    .await;
+    // Tenants made behind tenantry's back: not in its known-tenants cache.
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute("CREATE SCHEMA elsewhere_1; CREATE SCHEMA elsewhere_2; CREATE SCHEMA elsewhere_3")
+        .await
+        .expect("schemas");
+    tenantry.cache().invalidate();
+
+    let tenant = tenantry.tenant("fresh").expect("valid");
+    let report = migrator.create(&tenant, &CreateOptions::default()).await.expect("creates");
+    assert_eq!(report.versions, [1, 2, 3, 4]);
+    assert_eq!(report.applied_after_commit, [4]);
+    assert!(!dump_path.exists(), "a creation wrote the schema dump: pg_dump reads the whole catalog");
+    assert_eq!(tenantry.cache().len(), 1, "a creation reloaded the known-tenants cache by listing every tenant");
+    let err = migrator
+        .run(&RunOptions {
+            selection: tenantry::migrate::Selection::Tenants(vec![tenantry.tenant("ghost").expect("valid")]),
+            ..RunOptions::default()
+        })
+        .await
+        .expect_err("a missing tenant");
+    assert!(matches!(err, Error::TenantNotFound { .. }), "{err}");
 }

@@ -272,7 +272,9 @@ impl Migrator {
 
     /// Runs the no-transaction migrations the creating transaction left, and reports.
     ///
-    /// That run sends no events of its own (the creation's are sent by [`create`](Self::create)).
+    /// That run selects this one tenant: it reads this tenant's state only, writes no schema
+    /// dump (which would `pg_dump` a catalog that grows with every tenant) and sends no events
+    /// of its own (the creation's are sent by [`create`](Self::create)).
     async fn after_migrating(
         &self,
         tenant: &TenantName,
@@ -289,7 +291,11 @@ impl Migrator {
         };
         if report.versions.len() < self.source.tenant.len() {
             let silent = Migrator { events: None, ..self.clone() };
-            let options = RunOptions { selection: Selection::Tenants(vec![tenant.clone()]), ..RunOptions::default() };
+            let options = RunOptions {
+                selection: Selection::Tenants(vec![tenant.clone()]),
+                dump: Some(false),
+                ..RunOptions::default()
+            };
             let rest = silent.run(&options).await?;
             if let Some((_, failure)) = rest.failures().next() {
                 return Err(Error::MigrationSource {

@@ -217,21 +217,20 @@ impl Migrator {
         Ok(report)
     }
 
+    /// The selected tenants, sorted. A selection by name looks up only those tenants; every
+    /// other selection lists the fleet (and refreshes the known-tenants cache).
     pub(super) async fn selected_tenants(&self, selection: &Selection) -> Result<Vec<TenantName>, Error> {
-        let known = self.tenantry.list().await?;
         match selection {
             Selection::Tenants(wanted) => {
-                for tenant in wanted {
-                    if known.binary_search(tenant).is_err() {
-                        return Err(crate::schema::not_found(tenant));
-                    }
+                if let Some(missing) = self.tenantry.first_missing(wanted).await? {
+                    return Err(crate::schema::not_found(missing));
                 }
                 let mut wanted = wanted.clone();
                 wanted.sort();
                 wanted.dedup();
                 Ok(wanted)
             }
-            _ => Ok(known),
+            _ => self.tenantry.list().await,
         }
     }
 
