@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use common::{concurrent_index_migration, raw_client, setup_migrator as setup, workload};
 use tenantry::migrate::{CreateMethod, CreateOptions, CreateReport, MigrationEvent, Migrator, RunOptions};
+use tenantry::schema::clone::{check_fingerprint_sql, fingerprint_sql, CloneScript};
 use tenantry::{Error, TenantName, Tenantry};
-use tenantry_test_support::test_database;
+use tenantry_test_support::{test_database, TestDatabase};
 
 /// Every event a migrator sends, for assertions after the fact.
 #[derive(Clone, Default)]
@@ -65,15 +66,31 @@ fn why_not_cloned(report: &CreateReport) -> Option<&str> {
     }
 }
 
-#[tokio::test]
-async fn an_unusable_template_is_judged_once_until_it_changes() {
-    let db = test_database("create_judged_once").await;
-    let dir = workload(10);
+/// A test database whose template holds the first `count` workload migrations, with its
+/// migrations directory, tenantry handle, migrator and a plain client. Bind every field: one
+/// left to `..` is dropped at once (the database with it).
+struct Migrated {
+    db: TestDatabase,
+    _dir: tempfile::TempDir,
+    tenantry: Tenantry,
+    migrator: Migrator,
+    raw: tokio_postgres::Client,
+}
+
+async fn migrated(label: &str, count: usize) -> Migrated {
+    let db = test_database(label).await;
+    let dir = workload(count);
     let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
-    let events = Events::default();
-    let migrator = events.watch(migrator);
     migrator.run(&RunOptions::default()).await.expect("migrates the template");
     let raw = raw_client(&db.url()).await;
+    Migrated { db, _dir: dir, tenantry, migrator, raw }
+}
+
+#[tokio::test]
+async fn an_unusable_template_is_judged_once_until_it_changes() {
+    let Migrated { db, _dir, tenantry, migrator, raw } = migrated("create_judged_once", 10).await;
+    let events = Events::default();
+    let migrator = events.watch(migrator);
     // Refused only after its tables were read: a row the clone would not copy.
     raw.batch_execute(
         "INSERT INTO tenantry_template.customer (name, email, created_at, is_active, phone, loyalty_points) \
@@ -114,11 +131,7 @@ async fn an_unusable_template_is_judged_once_until_it_changes() {
 
 #[tokio::test]
 async fn refused_kinds_outside_the_fingerprinted_catalogs_are_noticed_when_dropped() {
-    let db = test_database("create_refused_kinds").await;
-    let dir = workload(3);
-    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
-    migrator.run(&RunOptions::default()).await.expect("migrates the template");
-    let raw = raw_client(&db.url()).await;
+    let Migrated { db: _db, _dir, tenantry, migrator, raw } = migrated("create_refused_kinds", 3).await;
     // A collation (pg_collation) and extended statistics (pg_statistic_ext): catalogs that no
     // relation, routine or type of the template lists; only their dependencies show them.
     let kinds = [
@@ -217,4 +230,92 @@ async fn creating_with_no_transaction_migrations_neither_dumps_nor_lists_the_fle
         .await
         .expect_err("a missing tenant");
     assert!(matches!(err, Error::TenantNotFound { .. }), "{err}");
+}
+
+/// A connection whose every statement's plan comes back as a notice (auto_explain), with
+/// sequential scans planned only where no index can serve.
+async fn explaining_client(url: &str) -> (tokio_postgres::Client, Arc<Mutex<Vec<String>>>) {
+    use futures_util::StreamExt;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connects");
+    let plans = Arc::new(Mutex::new(Vec::new()));
+    let sink = plans.clone();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                sink.lock().expect("plans").push(notice.message().to_owned());
+            }
+        }
+    });
+    client
+        .batch_execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_level = notice; \
+             SET auto_explain.log_nested_statements = on; \
+             SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off",
+        )
+        .await
+        .expect("auto_explain");
+    (client, plans)
+}
+
+/// Catalog scans in `plan` that do not look up their index's leading column: sequential scans
+/// and index scans that walk a whole index (`pg_class_relname_nsp_index` searched by
+/// `relnamespace` alone). `leading` maps each catalog index to its first column.
+fn unindexed_scans(plan: &str, leading: &std::collections::HashMap<String, String>) -> Vec<String> {
+    let lines: Vec<&str> = plan.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        if let Some(relation) = line.split("Seq Scan on ").nth(1) {
+            // pg_event_trigger holds the database's event triggers, never one per tenant.
+            if relation.starts_with("pg_") && !relation.starts_with("pg_event_trigger") {
+                found.push(line.trim().to_owned());
+            }
+            continue;
+        }
+        let index = ["Index Scan using ", "Index Only Scan using ", "Bitmap Index Scan on "]
+            .iter()
+            .find_map(|node| line.split(node).nth(1))
+            .and_then(|rest| rest.split_whitespace().next());
+        let Some(column) = index.and_then(|index| leading.get(index)) else { continue };
+        let depth = line.len() - line.trim_start().len();
+        let condition = lines[at + 1..]
+            .iter()
+            .take_while(|next| !next.trim_start().starts_with("->") && next.len() - next.trim_start().len() > depth)
+            .find_map(|next| next.trim().strip_prefix("Index Cond: "));
+        let uses_leading = condition.is_some_and(|condition| {
+            condition.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|word| word == column)
+        });
+        if !uses_leading {
+            found.push(format!("{} ({})", line.trim(), condition.unwrap_or("no index condition")));
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn judging_the_template_looks_up_no_catalog_by_anything_but_an_index() {
+    let Migrated { db, _dir, tenantry: _tenantry, migrator: _migrator, raw } =
+        migrated("create_indexed_reads", 10).await;
+    let leading: std::collections::HashMap<String, String> = raw
+        .query(
+            "SELECT c.relname::text, a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE c.relnamespace = 'pg_catalog'::regnamespace",
+            &[],
+        )
+        .await
+        .expect("catalog indexes")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let (client, plans) = explaining_client(&db.url()).await;
+    let script = CloneScript::read(&client, "tenantry_template", &["tenantry_migrations"]).await.expect("reads");
+    assert!(script.is_ok(), "{script:?}");
+    let fingerprint: String = client.query_one(&fingerprint_sql("tenantry_template"), &[]).await.expect("fp").get(0);
+    client.batch_execute(&check_fingerprint_sql("tenantry_template", &fingerprint)).await.expect("checks");
+
+    let plans = plans.lock().expect("plans");
+    assert!(plans.len() > 10, "auto_explain reported {} plans", plans.len());
+    let scans: Vec<String> = plans.iter().flat_map(|plan| unindexed_scans(plan, &leading)).collect();
+    assert!(scans.is_empty(), "catalogs read in full, whose size grows with every tenant:\n{}", scans.join("\n"));
 }
