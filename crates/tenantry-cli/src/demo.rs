@@ -116,7 +116,13 @@ pub(crate) async fn run(context: &mut Context, count: usize, serve: bool, port: 
     let (mut cloned, mut migrated) = (0, 0);
     let missing: Vec<_> = missing.iter().map(|name| tenantry.tenant(name)).collect::<Result<_, _>>()?;
     let jobs = tenantry.config().migrations.jobs;
-    for result in migrator.create_many(&missing, &CreateOptions::default(), jobs).await {
+    // A progress view of its own: the migration run's is finished.
+    let creation = Progress::new(context.output);
+    let sink = creation.clone();
+    let creator = migrator.clone().on_event(move |event| sink.handle(event));
+    let results = creator.create_many(&missing, &CreateOptions::default(), jobs).await;
+    creation.finish();
+    for result in results {
         match result?.method {
             CreateMethod::Cloned => cloned += 1,
             _ => migrated += 1,

@@ -1,14 +1,14 @@
 //! How results reach people and programs: a progress view on a terminal, one plain line per
 //! tenant otherwise, or one JSON document with `--json`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use tenantry::migrate::{MigrationEvent, MigrationReport, Outcome, SchemaResult, Subject};
+use tenantry::migrate::{CreateMethod, CreateReport, MigrationEvent, MigrationReport, Outcome, SchemaResult, Subject};
 
 use crate::cli::{Cli, ColorChoice};
 
@@ -88,12 +88,14 @@ impl Output {
     }
 }
 
-/// Renders migration events: a progress bar (done/total, failed, rate, ETA, tenants in flight)
-/// on a terminal; one line per finished tenant otherwise; nothing in JSON or quiet mode.
+/// Renders migration and creation events: a progress bar (done/total, failed, rate, ETA,
+/// tenants in flight) on a terminal; one line per finished tenant otherwise; nothing in JSON or
+/// quiet mode. Warnings and failures are printed either way (except in JSON mode).
 pub(crate) struct Progress {
     output: Output,
     bar: Option<ProgressBar>,
-    in_flight: Mutex<BTreeSet<String>>,
+    /// What is in flight, with how many times (`create a a` starts `a` twice).
+    in_flight: Mutex<BTreeMap<String, usize>>,
     failed: Mutex<usize>,
 }
 
@@ -109,7 +111,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Arc::new(Self { output, bar, in_flight: Mutex::new(BTreeSet::new()), failed: Mutex::new(0) })
+        Arc::new(Self { output, bar, in_flight: Mutex::new(BTreeMap::new()), failed: Mutex::new(0) })
     }
 
     /// Handles one event.
@@ -129,7 +131,7 @@ impl Progress {
                 }
             }
             MigrationEvent::Started { subject } => {
-                self.lock_in_flight().insert(subject.to_string());
+                *self.lock_in_flight().entry(subject.to_string()).or_default() += 1;
                 self.refresh();
             }
             MigrationEvent::Retrying { subject, attempt, error } => {
@@ -141,24 +143,51 @@ impl Progress {
                 }
             }
             MigrationEvent::Finished { result } => {
-                let was_running = self.lock_in_flight().remove(&result.subject.to_string());
-                if result.outcome.is_failure() {
-                    *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
-                }
-                let interesting = was_running || result.outcome.is_failure();
-                if let Some(bar) = &self.bar {
-                    if was_running {
-                        bar.inc(1);
-                    }
-                    if result.outcome.is_failure() {
-                        bar.println(self.output.red(&describe(result)));
-                    }
-                    self.refresh();
-                } else if interesting && !self.output.json && !self.output.quiet {
-                    println!("{}", describe(result));
-                }
+                let line = describe(result);
+                self.done(&result.subject.to_string(), result.outcome.is_failure(), &line, false);
+            }
+            // `TemplateUnusable` is not printed: the library logs the same reason as a warning,
+            // once per version of the template, and the log goes to stderr already.
+            MigrationEvent::Created { report, duration } => {
+                self.done(report.tenant.as_str(), false, &describe_created(report, *duration), true);
+            }
+            MigrationEvent::CreateFailed { tenant, error } => {
+                self.done(tenant.as_str(), true, &format!("{tenant}: {error}"), true);
             }
             _ => {}
+        }
+    }
+
+    /// A schema or tenant is done: counted on the bar (if it was in flight), its line printed
+    /// off a terminal (a failure's on stderr, in red, when `failure_to_stderr`: `create`'s
+    /// habit; `migrate` lists failures with the rest), a failure printed on a terminal too.
+    fn done(&self, subject: &str, failed: bool, line: &str, failure_to_stderr: bool) {
+        let was_running = {
+            let mut in_flight = self.lock_in_flight();
+            match in_flight.get_mut(subject) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    true
+                }
+                Some(_) => in_flight.remove(subject).is_some(),
+                None => false,
+            }
+        };
+        if failed {
+            *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        }
+        if let Some(bar) = &self.bar {
+            if was_running {
+                bar.inc(1);
+            }
+            if failed {
+                bar.println(self.output.red(line));
+            }
+            self.refresh();
+        } else if failed && failure_to_stderr && !self.output.json {
+            eprintln!("{}", self.output.red(line));
+        } else if (was_running || failed) && !self.output.json && !self.output.quiet {
+            println!("{line}");
         }
     }
 
@@ -173,7 +202,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             let failed = *self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let in_flight = self.lock_in_flight();
-            let names: Vec<&str> = in_flight.iter().map(String::as_str).take(4).collect();
+            let names: Vec<&str> = in_flight.keys().map(String::as_str).take(4).collect();
             let more = in_flight.len().saturating_sub(names.len());
             let mut message = format!("failed: {failed}; in flight: {}", names.join(", "));
             if more > 0 {
@@ -183,7 +212,7 @@ impl Progress {
         }
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, usize>> {
         self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -210,6 +239,23 @@ pub(crate) fn describe(result: &SchemaResult) -> String {
         _ => "unknown outcome".to_owned(),
     };
     format!("{}: {what}", result.subject)
+}
+
+/// One line about one new tenant: `created acme (schema acme) at version 10, cloned from the
+/// template (41 ms)`. Why the template was not cloned is said once per run, not here
+/// ([`MigrationEvent::TemplateUnusable`]).
+pub(crate) fn describe_created(report: &CreateReport, duration: Duration) -> String {
+    let how = match &report.method {
+        CreateMethod::Cloned => "cloned from the template",
+        _ => "by migrations",
+    };
+    let at = report.versions.last().map_or("no migrations".to_owned(), |v| format!("version {v}"));
+    format!(
+        "created {} (schema {}) at {at}, {how} ({} ms)",
+        report.tenant,
+        report.tenant.schema(),
+        duration.as_millis()
+    )
 }
 
 fn list(versions: &[i64]) -> String {
@@ -267,4 +313,44 @@ fn result_json(result: &SchemaResult) -> Value {
 
 fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(method: CreateMethod, versions: Vec<i64>) -> CreateReport {
+        let tenant = tenantry::NamingRules::default().parse("acme").expect("valid");
+        CreateReport { tenant, method, versions, seeded: false, applied_after_commit: Vec::new() }
+    }
+
+    #[test]
+    fn a_created_tenant_says_how_and_at_which_version_but_not_why_not_cloned() {
+        let cloned = report(CreateMethod::Cloned, vec![1, 2]);
+        assert_eq!(
+            describe_created(&cloned, Duration::from_millis(41)),
+            "created acme (schema acme) at version 2, cloned from the template (41 ms)"
+        );
+        let migrated = report(CreateMethod::Migrated { why_not_cloned: Some("a domain".to_owned()) }, Vec::new());
+        assert_eq!(
+            describe_created(&migrated, Duration::from_millis(7)),
+            "created acme (schema acme) at no migrations, by migrations (7 ms)"
+        );
+    }
+
+    #[test]
+    fn a_tenant_started_twice_is_counted_twice() {
+        let progress = Progress::new(Output { json: false, quiet: true, color: false, terminal: false });
+        let tenant = tenantry::NamingRules::default().parse("acme").expect("valid");
+        for _ in 0..2 {
+            progress.handle(&MigrationEvent::Started { subject: Subject::Tenant(tenant.clone()) });
+        }
+        progress.handle(&MigrationEvent::CreateFailed { tenant: tenant.clone(), error: "exists".to_owned() });
+        assert_eq!(progress.lock_in_flight().get("acme"), Some(&1));
+        progress.handle(&MigrationEvent::Created {
+            report: report(CreateMethod::Cloned, vec![1]),
+            duration: Duration::ZERO,
+        });
+        assert!(progress.lock_in_flight().is_empty());
+    }
 }

@@ -110,6 +110,41 @@ async fn tenant_lifecycle_commands_and_their_refusals() {
 }
 
 #[tokio::test]
+async fn create_reports_each_tenant_as_it_is_made_and_why_not_cloned_once() {
+    let db = db("cli_create_many").await;
+    let dir = project(10);
+    let url = db.url();
+    tenantry(dir.path(), &url).arg("migrate").assert().success();
+    tenantry(dir.path(), &url)
+        .args(["create", "a", "b", "--jobs", "2"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created a (schema a) at version 10, cloned from the template ("))
+        .stdout(predicate::str::contains("created 2 of 2 tenants: 2 cloned from the template, 0 by migrations"));
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client.batch_execute("CREATE DOMAIN tenantry_template.positive AS integer").await.expect("an unusable template");
+    let output = tenantry(dir.path(), &url).args(["create", "c", "d", "e", "taken", "taken"]).output().expect("runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(2), "the second `taken` exists: {stderr}");
+    assert_eq!(stderr.matches("not cloning the template: ").count(), 1, "said once: {stderr}");
+    assert!(stderr.contains("domain `tenantry_template.positive`"), "{stderr}");
+    assert_eq!(stdout.matches(", by migrations (").count(), 4, "one line per tenant, without the reason: {stdout}");
+    assert!(!stdout.contains("domain"), "{stdout}");
+    assert!(
+        stdout.contains("created 4 of 5 tenants: 0 cloned from the template, 4 by migrations; 1 failed"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("taken: tenant `taken` already exists"), "{stderr}");
+
+    let listed = tenantry(dir.path(), &url).args(["create", "f", "--json"]).output().expect("runs");
+    let created = &json(&listed.stdout)["created"][0];
+    assert_eq!(created["method"], "migrations");
+    assert!(created["why_not_cloned"].as_str().is_some_and(|why| why.contains("domain")), "{created}");
+}
+
+#[tokio::test]
 async fn migrate_reports_for_people_and_programs() {
     let db = db("cli_migrate").await;
     let dir = project(10);

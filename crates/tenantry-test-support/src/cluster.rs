@@ -8,18 +8,21 @@ use crate::binaries::postgres_bin_dir;
 use crate::layout::Layout;
 use crate::once::get_or_start;
 use crate::pgbouncer::PgBouncer;
-use crate::{server, watchdog};
+use crate::server::{self, Durability};
+use crate::watchdog;
 
 /// One throwaway PostgreSQL cluster per test binary.
 ///
 /// Started on first use by [`Cluster::shared`], in a temporary directory, with durability off
-/// (`fsync`, `synchronous_commit`, `full_page_writes`). A watchdog process stops it and removes
+/// (`fsync`, `synchronous_commit`, `full_page_writes`); [`Cluster::durable`] is a second one with
+/// durability on, for benchmarks. A watchdog process stops it and removes
 /// the directory once the test binary has exited, unless a test failed while holding a
 /// [`TestDatabase`](crate::TestDatabase) (see there).
 #[derive(Debug)]
 pub struct Cluster {
     pub(crate) layout: Layout,
     bin_dir: PathBuf,
+    durability: Durability,
     port: u16,
     pgbouncer: OnceLock<Result<PgBouncer, String>>,
 }
@@ -40,17 +43,36 @@ impl Cluster {
     /// start, every later call panics at once with the same message.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
-        get_or_start(&SHARED, "the test cluster", Cluster::start)
+        get_or_start(&SHARED, "the test cluster", || Cluster::start(Durability::Off))
     }
 
-    fn start() -> Self {
+    /// A second throwaway cluster of this binary, with production durability: `fsync`,
+    /// `synchronous_commit` and `full_page_writes` on (PostgreSQL's defaults), so every commit
+    /// waits for the disk. For benchmarks that must measure what users get; tests use
+    /// [`shared`](Self::shared). Started on first use, like it, in its own temporary directory.
+    ///
+    /// # Panics
+    ///
+    /// As [`shared`](Self::shared).
+    pub fn durable() -> &'static Cluster {
+        static DURABLE: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On))
+    }
+
+    fn start(durability: Durability) -> Self {
         let bin_dir = postgres_bin_dir();
         let layout = Layout::create();
         // Before anything else can fail: the watchdog also removes a half-made cluster.
         watchdog::spawn(&layout, &bin_dir.join("pg_ctl"));
         server::init(&layout, &bin_dir);
-        let port = server::start(&layout, &bin_dir);
-        Self { layout, bin_dir, port, pgbouncer: OnceLock::new() }
+        let port = server::start(&layout, &bin_dir, durability);
+        Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new() }
+    }
+
+    /// Whether this cluster waits for the disk on commit (`fsync` and `synchronous_commit`):
+    /// false for [`shared`](Self::shared), true for [`durable`](Self::durable).
+    pub fn is_durable(&self) -> bool {
+        self.durability == Durability::On
     }
 
     /// The TCP port on 127.0.0.1 (also the number of the Unix socket file).

@@ -7,6 +7,8 @@
 //! - [`Cluster::shared`] starts the cluster on first use: `initdb` into a temporary directory
 //!   (`/tmp/tenantry-test-XXXXXX`) and `pg_ctl start`, listening on 127.0.0.1 at a free port
 //!   and on a Unix socket in that directory, with durability off. About a second.
+//!   [`Cluster::durable`] starts a second one with durability on (`fsync`, `synchronous_commit`),
+//!   for benchmarks that must measure what a production server does.
 //! - [`test_database`] (or [`Cluster::database`]) creates an empty database for one test.
 //!   It is dropped with the [`TestDatabase`] value, or kept if the test panics.
 //! - [`Cluster::pgbouncer`] starts PgBouncer (transaction pooling) in front of the cluster;

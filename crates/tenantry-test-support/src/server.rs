@@ -32,11 +32,20 @@ pub(crate) fn init(layout: &Layout, bin_dir: &Path) {
         .unwrap_or_else(|err| panic!("could not write {}: {err}; check the disk", conf.display()));
 }
 
+/// Whether the server waits for the disk: tests run without, benchmarks measure both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: a crash loses only test data.
+    Off,
+    /// PostgreSQL's defaults, as in production: every commit waits for its WAL to reach the disk.
+    On,
+}
+
 /// Starts the server and waits until it accepts connections; returns its port.
-pub(crate) fn start(layout: &Layout, bin_dir: &Path) -> u16 {
+pub(crate) fn start(layout: &Layout, bin_dir: &Path, durability: Durability) -> u16 {
     for attempt in 1..=START_ATTEMPTS {
         let port = free_port();
-        write_settings(layout, port);
+        write_settings(layout, port, durability);
         let mut pg_ctl = server_command(&bin_dir.join("pg_ctl"), &layout.root);
         pg_ctl
             .args(["start", "-w", "-t", "60", "-s", "-D"])
@@ -76,23 +85,28 @@ pub(crate) fn restart(layout: &Layout, bin_dir: &Path, port: u16) {
     wait_until_ready(layout, port);
 }
 
-fn write_settings(layout: &Layout, port: u16) {
+fn write_settings(layout: &Layout, port: u16, durability: Durability) {
     let path = layout.data.join("tenantry.conf");
-    std::fs::write(&path, settings(port, &layout.socket))
+    std::fs::write(&path, settings(port, &layout.socket, durability))
         .unwrap_or_else(|err| panic!("could not write {}: {err}; check the disk", path.display()));
 }
 
-/// Settings for a fast, disposable server. Durability is off: a crash loses only test data.
-fn settings(port: u16, socket_dir: &Path) -> String {
+/// Settings for a disposable server, with `durability` (off by default: a crash loses only
+/// test data).
+fn settings(port: u16, socket_dir: &Path, durability: Durability) -> String {
     let socket_dir = conf_string(&socket_dir.to_string_lossy());
+    let durable = match durability {
+        Durability::Off => "off",
+        Durability::On => "on",
+    };
     format!(
         "# Written by tenantry-test-support.\n\
          listen_addresses = '127.0.0.1'\n\
          port = {port}\n\
          unix_socket_directories = {socket_dir}\n\
-         fsync = off\n\
-         synchronous_commit = off\n\
-         full_page_writes = off\n\
+         fsync = {durable}\n\
+         synchronous_commit = {durable}\n\
+         full_page_writes = {durable}\n\
          # Parallel tests, each with a pool, plus PgBouncer's server connections.\n\
          max_connections = 300\n\
          shared_buffers = 32MB\n"
@@ -129,10 +143,18 @@ mod tests {
 
     #[test]
     fn settings_name_port_and_socket() {
-        let text = settings(5433, Path::new("/tmp/x'y/socket"));
+        let text = settings(5433, Path::new("/tmp/x'y/socket"), Durability::Off);
         assert!(text.contains("port = 5433\n"));
         assert!(text.contains("unix_socket_directories = '/tmp/x''y/socket'\n"));
         assert!(text.contains("fsync = off\n"));
         assert!(text.contains("max_connections = 300\n"));
+    }
+
+    #[test]
+    fn durable_settings_wait_for_the_disk() {
+        let text = settings(5433, Path::new("/tmp/socket"), Durability::On);
+        for setting in ["fsync = on\n", "synchronous_commit = on\n", "full_page_writes = on\n"] {
+            assert!(text.contains(setting), "{setting} missing from:\n{text}");
+        }
     }
 }

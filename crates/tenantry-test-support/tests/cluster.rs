@@ -149,3 +149,15 @@ fn cluster_paths_and_urls() {
         format!("host={} port={} user=postgres dbname=x", cluster.socket_dir().display(), cluster.port())
     );
 }
+
+#[tokio::test]
+async fn the_durable_cluster_waits_for_the_disk() {
+    let durable = Cluster::durable();
+    assert!(durable.is_durable() && !Cluster::shared().is_durable());
+    assert_ne!(durable.port(), Cluster::shared().port(), "a cluster of its own");
+    let db = durable.database("durable").await;
+    let client = connect(&db.url()).await;
+    for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+        assert_eq!(scalar(&client, &format!("SHOW {setting}")).await.as_deref(), Some("on"), "{setting}");
+    }
+}

@@ -262,6 +262,13 @@ impl Tenantry {
         Ok(tenants)
     }
 
+    /// The first of `tenants` the tenant source does not list, without listing every tenant
+    /// when the source is the catalog (see `crates/tenantry/src/schema/source.rs`).
+    pub(crate) async fn first_missing<'a>(&self, tenants: &'a [TenantName]) -> Result<Option<&'a TenantName>, Error> {
+        let conn = self.connection().await?;
+        schema::first_missing(&conn.client, &self.inner.source, &self.inner.rules, tenants).await
+    }
+
     /// Whether the tenant's schema exists, asked of the database (not the cache).
     ///
     /// # Errors

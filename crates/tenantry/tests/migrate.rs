@@ -4,7 +4,10 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{applied_versions, columns, create_tenants, raw_client, setup_migrator as setup, workload};
+use common::{
+    applied_versions, columns, concurrent_index_migration, create_tenants, raw_client, setup_migrator as setup,
+    workload,
+};
 use tenantry::migrate::{
     CreateMethod, CreateOptions, Goal, MigrationEvent, MigrationSource, Migrator, Outcome, RunOptions, Selection,
     SkipReason,
@@ -237,16 +240,7 @@ async fn per_migration_transactions_report_what_committed_before_a_failure() {
 async fn no_transaction_migrations_run_outside_a_transaction() {
     let db = test_database("migrate_no_transaction").await;
     let dir = workload(3);
-    std::fs::write(
-        dir.path().join("tenant/0004_concurrent_index.up.sql"),
-        "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customer_created_idx ON customer (created_at)",
-    )
-    .expect("writes");
-    std::fs::write(
-        dir.path().join("tenant/0004_concurrent_index.down.sql"),
-        "-- tenantry:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS customer_created_idx",
-    )
-    .expect("writes");
+    concurrent_index_migration(dir.path(), 4);
     std::fs::write(dir.path().join("tenant/0005_after.up.sql"), "CREATE TABLE after_index (id int)").expect("writes");
     std::fs::write(dir.path().join("tenant/0005_after.down.sql"), "DROP TABLE after_index").expect("writes");
     let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;

@@ -7,10 +7,11 @@ use tenantry::migrate::{CreateMethod, CreateOptions};
 
 use super::{tenant_names, usage, Context};
 use crate::exit::Exit;
+use crate::output::Progress;
 
 /// `tenantry create <tenant>…`: each at the latest version (clone of the template, or
-/// migrations), with the seed file, up to `jobs` at a time. Every tenant is tried; the first
-/// failure decides the exit status.
+/// migrations), with the seed file, up to `jobs` at a time, with `migrate`'s progress view.
+/// Every tenant is tried; the first failure decides the exit status.
 pub(crate) async fn create(
     context: &mut Context,
     names: &[String],
@@ -21,33 +22,49 @@ pub(crate) async fn create(
     let migrator = context.migrator().await?;
     let tenants = tenant_names(migrator.tenantry(), names)?;
     let jobs = jobs.unwrap_or(migrator.tenantry().config().migrations.jobs);
+    let progress = Progress::new(context.output);
+    let sink = progress.clone();
+    let migrator = migrator.on_event(move |event| sink.handle(event));
     let results = migrator.create_many(&tenants, &CreateOptions { clone, seed }, jobs).await;
+    progress.finish();
     let mut created = Vec::new();
-    let mut first_error = None;
-    for (tenant, result) in tenants.iter().zip(results) {
+    let (mut cloned, mut first_error) = (0, None);
+    for result in results {
         let report = match result {
             Ok(report) => report,
             Err(error) => {
-                eprintln!("{}", context.output.red(&format!("{tenant}: {error}")));
                 first_error.get_or_insert(error);
                 continue;
             }
         };
-        let how = match &report.method {
-            CreateMethod::Cloned => "cloned from the template".to_owned(),
-            CreateMethod::Migrated { why_not_cloned: Some(why) } => format!("by migrations ({why})"),
-            _ => "by migrations".to_owned(),
+        let why_not_cloned = match &report.method {
+            CreateMethod::Cloned => {
+                cloned += 1;
+                None
+            }
+            CreateMethod::Migrated { why_not_cloned } => why_not_cloned.clone(),
+            _ => None,
         };
-        let at = report.versions.last().map_or("no migrations".to_owned(), |v| format!("version {v}"));
-        context.output.line(format!("created {tenant} (schema {}) at {at}, {how}", tenant.schema()));
         created.push(json!({
-            "tenant": tenant.as_str(),
-            "schema": tenant.schema(),
+            "tenant": report.tenant.as_str(),
+            "schema": report.tenant.schema(),
             "method": if report.method == CreateMethod::Cloned { "clone" } else { "migrations" },
+            "why_not_cloned": why_not_cloned,
             "versions": report.versions,
             "seeded": report.seeded,
         }));
     }
+    let failed = tenants.len() - created.len();
+    let mut summary = format!(
+        "created {} of {} tenants: {cloned} cloned from the template, {} by migrations",
+        created.len(),
+        tenants.len(),
+        created.len() - cloned
+    );
+    if failed > 0 {
+        summary.push_str(&format!("; {failed} failed"));
+    }
+    context.output.line(summary);
     let status = if first_error.is_some() { "failed" } else { "succeeded" };
     context.output.document(&json!({ "status": status, "created": created }));
     match first_error {

@@ -239,6 +239,16 @@ pub const FLEET_SUMMARIES_SQL: &str = "SELECT n.nspname::text, d.description \
        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
      WHERE c.relname = 'tenantry_migrations' AND c.relkind = 'r'";
 
+/// The bookkeeping comments of the schemas named in `$1` (a `text[]`): one index lookup on
+/// `pg_namespace` and one on `pg_class` (relname, relnamespace) per schema, so the cost follows
+/// the number named, not the fleet.
+pub const SUMMARIES_OF_SQL: &str = "SELECT n.nspname::text, d.description \
+     FROM pg_catalog.pg_namespace n \
+     JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = 'tenantry_migrations' AND c.relkind = 'r' \
+     LEFT JOIN pg_catalog.pg_description d \
+       ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
+     WHERE n.nspname = ANY($1::text[])";
+
 /// Reads the rows of several schemas' tables in one statement.
 pub fn read_rows_sql(schemas: &[&str]) -> String {
     schemas

@@ -1,19 +1,24 @@
 //! Creating a tenant at the latest version: its migrations (and seed) in the creating
 //! transaction, so a failure leaves no schema behind.
 
+use std::time::Instant;
+
 use futures_util::future::{join_all, BoxFuture};
 
 use super::bookkeeping::{self, Applied};
+use super::events::MigrationEvent;
+use super::judgment::{Judgment, Unusable};
 use super::lock;
 use super::migrator::Migrator;
 use super::options::{RunOptions, Selection};
-use super::report::Outcome;
+use super::report::{Outcome, Subject};
 use super::source::MigrationSet;
 use super::temp;
 use super::template::CloneNewTenant;
 use crate::context::TenantTransaction;
 use crate::error::{BoxError, Error};
 use crate::name::TenantName;
+use crate::schema::clone::check_fingerprint_sql;
 use crate::CreateHook;
 
 /// How a tenant was brought to the latest version.
@@ -65,6 +70,9 @@ pub struct CreateReport {
 pub(crate) struct MigrateNewTenant<'a> {
     pub(crate) migrations: &'a MigrationSet,
     pub(crate) seed: Option<&'a str>,
+    /// A statement run first: the template's fingerprint check, when the template was found
+    /// unusable at that fingerprint (`judgment.rs`).
+    pub(crate) template_check: Option<String>,
 }
 
 impl MigrateNewTenant<'_> {
@@ -86,6 +94,9 @@ impl MigrateNewTenant<'_> {
                 bookkeeping::create_table_sql(schema)
             ),
         )];
+        if let Some(check) = &self.template_check {
+            messages.insert(0, ("checking that the template has not changed", check.clone()));
+        }
         for migration in self.migrations.iter().take_while(|m| !m.up_no_transaction) {
             messages.push((
                 "running a tenant migration in the new tenant",
@@ -143,6 +154,16 @@ impl CreateHook for MigrateNewTenant<'_> {
     }
 }
 
+/// How many times a creation judges the template when it keeps changing under it, before it
+/// runs the migrations without looking at the template again.
+const JUDGMENTS: usize = 2;
+
+/// Whether `err` is the creating transaction's finding that the template changed since it was
+/// judged (`TN001`): the creation was rolled back, and may be tried again.
+fn template_changed(err: &Error) -> bool {
+    err.sqlstate() == Some(bookkeeping::STATE_CHANGED_SQLSTATE)
+}
+
 impl Migrator {
     /// [`Tenantry::create_with`](crate::Tenantry::create_with), tried again for as long as a
     /// no-transaction step holds the step lock: the creating transaction takes it shared first
@@ -161,6 +182,9 @@ impl Migrator {
     /// transaction: one result per tenant, in the order given. A failure never stops the others.
     /// Creation is DDL-bound (catalog inserts, index builds), so parallel workers help even when
     /// every tenant is cloned from the same template.
+    ///
+    /// Events: [`MigrationEvent::Planned`] first (every tenant pending), then those of each
+    /// [`create`](Self::create); the CLI draws `migrate`'s progress view from them.
     pub async fn create_many(
         &self,
         tenants: &[TenantName],
@@ -168,6 +192,8 @@ impl Migrator {
         jobs: usize,
     ) -> Vec<Result<CreateReport, Error>> {
         use futures_util::stream::{self, StreamExt};
+        let count = tenants.len();
+        self.emit(&MigrationEvent::Planned { tenants: count, pending: count, up_to_date: 0, blocked: 0 });
         stream::iter(tenants.iter().map(|tenant| self.create(tenant, options))).buffered(jobs.max(1)).collect().await
     }
 
@@ -176,14 +202,31 @@ impl Migrator {
     /// Fast path: when the template schema is at the latest version and holds only objects
     /// tenantry can copy, it is cloned in-database (one message), its bookkeeping rows with it.
     /// Otherwise every tenant migration runs; [`CreateMethod::Migrated`] says why the template
-    /// was not used (also logged). Either way it all happens in one transaction under the
-    /// tenant's lock, so a failure leaves nothing behind. No-transaction migrations (migrations
-    /// path only) run right after the commit, through the normal executor.
+    /// was not used. The template is judged once per version of it, not once per tenant (see
+    /// docs/migrations.md, "How the template is judged"): the reason is logged and sent as
+    /// [`MigrationEvent::TemplateUnusable`] once, and a fallback costs what `clone: false`
+    /// costs. Either way it all happens in one transaction under the tenant's lock, so a
+    /// failure leaves nothing behind. No-transaction migrations (migrations path only) run
+    /// right after the commit, through the normal executor.
+    ///
+    /// Events: [`MigrationEvent::Started`], then [`MigrationEvent::Created`] or
+    /// [`MigrationEvent::CreateFailed`].
     ///
     /// # Errors
     /// [`Error::TenantExists`], [`Error::Database`] naming the failing step, or
     /// [`Error::MigrationSource`] for an unreadable seed file.
     pub async fn create(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
+        let started = Instant::now();
+        self.emit(&MigrationEvent::Started { subject: Subject::Tenant(tenant.clone()) });
+        let result = self.create_unannounced(tenant, options).await;
+        self.emit(&match &result {
+            Ok(report) => MigrationEvent::Created { report: report.clone(), duration: started.elapsed() },
+            Err(error) => MigrationEvent::CreateFailed { tenant: tenant.clone(), error: error.to_string() },
+        });
+        result
+    }
+
+    async fn create_unannounced(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
         let seed_sql = match (&self.tenantry.config().migrations.seed_file, options.seed) {
             (Some(path), true) => Some(std::fs::read_to_string(path).map_err(|err| Error::MigrationSource {
                 path: path.clone(),
@@ -191,56 +234,87 @@ impl Migrator {
             })?),
             _ => None,
         };
+        let seed = seed_sql.as_deref();
+        let template_schema = self.tenantry.config().migrations.template_schema.as_str();
         let mut why_not_cloned = None;
         if options.clone {
-            // A cached script first; after a TN001 (the template changed), read it again once.
-            for refresh in [false, true] {
-                let template = match self.template(refresh).await? {
-                    Ok(template) => template,
-                    Err(reason) => {
-                        why_not_cloned = Some(reason);
-                        break;
+            // The remembered verdict first; after a TN001 (the template changed), judge again.
+            let mut stale: Option<String> = None;
+            for _ in 0..JUDGMENTS {
+                match self.template(stale.as_deref()).await? {
+                    Judgment::Usable(template) => {
+                        let hook = CloneNewTenant { template: &template, template_schema, seed };
+                        match self.create_when_no_step_runs(tenant, &hook).await {
+                            Ok(()) => {
+                                return Ok(CreateReport {
+                                    tenant: tenant.clone(),
+                                    method: CreateMethod::Cloned,
+                                    versions: template.applied.0.keys().copied().collect(),
+                                    seeded: seed.is_some(),
+                                    applied_after_commit: Vec::new(),
+                                })
+                            }
+                            Err(err) if template_changed(&err) => stale = Some(template.fingerprint.clone()),
+                            Err(err) => return Err(err),
+                        }
                     }
-                };
-                let hook = CloneNewTenant {
-                    template: &template,
-                    template_schema: &self.tenantry.config().migrations.template_schema,
-                    seed: seed_sql.as_deref(),
-                };
-                match self.create_when_no_step_runs(tenant, &hook).await {
-                    Ok(()) => {
-                        return Ok(CreateReport {
-                            tenant: tenant.clone(),
-                            method: CreateMethod::Cloned,
-                            versions: template.applied.0.keys().copied().collect(),
-                            seeded: seed_sql.is_some(),
-                            applied_after_commit: Vec::new(),
-                        })
+                    Judgment::Unusable(Unusable { reason, fingerprint }) => {
+                        let check = fingerprint.as_deref().map(|f| check_fingerprint_sql(template_schema, f));
+                        match self.migrate_new_tenant(tenant, seed, check).await {
+                            Err(err) if template_changed(&err) => stale = fingerprint,
+                            result => return self.after_migrating(tenant, result?, Some(reason), seed.is_some()).await,
+                        }
                     }
-                    Err(err) if err.sqlstate() == Some(bookkeeping::STATE_CHANGED_SQLSTATE) => {
-                        why_not_cloned = Some("the template kept changing while it was being cloned".to_owned());
-                    }
-                    Err(err) => return Err(err),
                 }
             }
-            if let Some(reason) = &why_not_cloned {
-                tracing::warn!(tenant = %tenant, "not cloning the template: {reason}; running migrations instead");
-            }
+            let reason = "the template kept changing while new tenants were created from it";
+            tracing::warn!(tenant = %tenant, "not cloning the template: {reason}; running migrations instead");
+            why_not_cloned = Some(reason.to_owned());
         }
-        let hook = MigrateNewTenant { migrations: &self.source.tenant, seed: seed_sql.as_deref() };
-        let versions = hook.versions();
+        let versions = self.migrate_new_tenant(tenant, seed, None).await?;
+        self.after_migrating(tenant, versions, why_not_cloned, seed.is_some()).await
+    }
+
+    /// Creates `tenant` by its transactional migrations (and `seed`), after `template_check`
+    /// when given; returns the versions applied in the creating transaction.
+    async fn migrate_new_tenant(
+        &self,
+        tenant: &TenantName,
+        seed: Option<&str>,
+        template_check: Option<String>,
+    ) -> Result<Vec<i64>, Error> {
+        let hook = MigrateNewTenant { migrations: &self.source.tenant, seed, template_check };
         self.create_when_no_step_runs(tenant, &hook).await?;
+        Ok(hook.versions())
+    }
+
+    /// Runs the no-transaction migrations the creating transaction left, and reports.
+    ///
+    /// That run selects this one tenant: it reads this tenant's state only, writes no schema
+    /// dump (which would `pg_dump` a catalog that grows with every tenant) and sends no events
+    /// of its own (the creation's are sent by [`create`](Self::create)).
+    async fn after_migrating(
+        &self,
+        tenant: &TenantName,
+        versions: Vec<i64>,
+        why_not_cloned: Option<String>,
+        seeded: bool,
+    ) -> Result<CreateReport, Error> {
         let mut report = CreateReport {
             tenant: tenant.clone(),
             method: CreateMethod::Migrated { why_not_cloned },
             versions,
-            seeded: seed_sql.is_some(),
+            seeded,
             applied_after_commit: Vec::new(),
         };
         if report.versions.len() < self.source.tenant.len() {
-            let rest = self
-                .run(&RunOptions { selection: Selection::Tenants(vec![tenant.clone()]), ..RunOptions::default() })
-                .await?;
+            let silent = Migrator { events: None, ..self.clone() };
+            let options = RunOptions {
+                selection: Selection::Tenants(vec![tenant.clone()]),
+                dump: Some(false),
+                ..RunOptions::default()
+            };
+            let rest = silent.run(&options).await?;
             if let Some((_, failure)) = rest.failures().next() {
                 return Err(Error::MigrationSource {
                     path: self

@@ -1,10 +1,13 @@
 //! Progress events and hooks: how the CLI (or your code) watches a run.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+use super::create::CreateReport;
 use super::report::{MigrationReport, SchemaResult, Subject};
+use crate::name::TenantName;
 
 /// Something that happened during a run, in order.
 #[derive(Debug, Clone)]
@@ -43,6 +46,26 @@ pub enum MigrationEvent {
     Finished {
         /// Its result.
         result: SchemaResult,
+    },
+    /// The template was judged unusable: new tenants are created by migrations until it
+    /// changes. Sent once per judgment (once per version of the template), not once per tenant.
+    TemplateUnusable {
+        /// Why it cannot be cloned, and what to do about it.
+        reason: String,
+    },
+    /// A tenant was created ([`Migrator::create`](super::Migrator::create)).
+    Created {
+        /// How, and at which versions.
+        report: CreateReport,
+        /// Wall time of its creation.
+        duration: Duration,
+    },
+    /// Creating a tenant failed; nothing of it was left behind.
+    CreateFailed {
+        /// The tenant.
+        tenant: TenantName,
+        /// What went wrong.
+        error: String,
     },
 }
 

@@ -8,11 +8,11 @@ use tokio_postgres::{Client, NoTls};
 use super::apply::ApplySettings;
 use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
 use super::gate::{self, NoTxGate};
+use super::judgment::TemplateCache;
 use super::options::{RunOptions, Selection};
 use super::plan::Goal;
 use super::report::{MigrationReport, Outcome, SchemaResult, SkipReason, Subject};
 use super::source::MigrationSource;
-use super::template::TemplateCache;
 use super::{durability, lock, state};
 use crate::error::{mask_password, Error};
 use crate::name::TenantName;
@@ -172,6 +172,15 @@ impl Migrator {
                     )
                     .await?;
                 report.template = results.pop();
+                let template_changed = report.template.as_ref().is_some_and(|r| match &r.outcome {
+                    Outcome::Succeeded { applied, reverted, .. } => !applied.is_empty() || !reverted.is_empty(),
+                    Outcome::Failed(failure) => !failure.applied_before_failure.is_empty(),
+                    _ => false,
+                });
+                if template_changed {
+                    // Judged again at the next creation, instead of one creation finding out.
+                    self.template_cache.forget().await;
+                }
             }
             let subjects = tenants
                 .iter()
@@ -213,21 +222,20 @@ impl Migrator {
         Ok(report)
     }
 
+    /// The selected tenants, sorted. A selection by name looks up only those tenants; every
+    /// other selection lists the fleet (and refreshes the known-tenants cache).
     pub(super) async fn selected_tenants(&self, selection: &Selection) -> Result<Vec<TenantName>, Error> {
-        let known = self.tenantry.list().await?;
         match selection {
             Selection::Tenants(wanted) => {
-                for tenant in wanted {
-                    if known.binary_search(tenant).is_err() {
-                        return Err(crate::schema::not_found(tenant));
-                    }
+                if let Some(missing) = self.tenantry.first_missing(wanted).await? {
+                    return Err(crate::schema::not_found(missing));
                 }
                 let mut wanted = wanted.clone();
                 wanted.sort();
                 wanted.dedup();
                 Ok(wanted)
             }
-            _ => Ok(known),
+            _ => self.tenantry.list().await,
         }
     }
 

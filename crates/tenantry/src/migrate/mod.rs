@@ -16,6 +16,7 @@ mod events;
 mod exec;
 mod gate;
 mod invalid_index;
+mod judgment;
 pub mod lock;
 mod migration;
 mod migrator;

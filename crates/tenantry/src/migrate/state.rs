@@ -8,6 +8,7 @@ use super::bookkeeping::{self, Applied, PrefixIndex, Summary};
 use super::migration::Checksum;
 use super::source::MigrationSet;
 use crate::error::Error;
+use crate::schema::statements::PRESENT_SCHEMAS;
 
 /// A schema's migration state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +30,9 @@ pub struct ReadStats {
     pub queries: usize,
 }
 
-/// The states of `schemas`: one query for the schemas that exist, one for every bookkeeping
-/// summary, then table reads ([`bookkeeping::READ_ROWS_CHUNK`] tables per query) only for
+/// The states of `schemas`: one query for the schemas that exist, one for their bookkeeping
+/// summaries (by name for up to [`bookkeeping::READ_ROWS_CHUNK`] schemas, over the whole
+/// catalog for more), then table reads ([`bookkeeping::READ_ROWS_CHUNK`] tables per query) only for
 /// schemas whose summary is missing, names another schema (copied with a dump or a clone), is
 /// of the first format, or does not match a prefix of `local`; or for every schema with
 /// `verify` (to catch bookkeeping rows edited by hand, which bypass the summary).
@@ -44,16 +46,24 @@ pub async fn read_states(
     verify: bool,
 ) -> Result<(HashMap<String, SchemaState>, ReadStats), Error> {
     let mut stats = ReadStats { queries: 2, ..ReadStats::default() };
-    let existing: HashSet<String> = client
-        .query("SELECT nspname::text FROM pg_catalog.pg_namespace", &[])
-        .await
+    // A few schemas (a creation's run for its no-transaction migrations, `--tenant a,b`) are
+    // looked up by name; more are read with one query over the whole catalog each.
+    let few = schemas.len() <= bookkeeping::READ_ROWS_CHUNK;
+    let (existing_rows, summary_rows) = if few {
+        let names: Vec<&str> = schemas.to_vec();
+        (client.query(PRESENT_SCHEMAS, &[&names]).await, client.query(bookkeeping::SUMMARIES_OF_SQL, &[&names]).await)
+    } else {
+        (
+            client.query("SELECT nspname::text FROM pg_catalog.pg_namespace", &[]).await,
+            client.query(bookkeeping::FLEET_SUMMARIES_SQL, &[]).await,
+        )
+    };
+    let existing: HashSet<String> = existing_rows
         .map_err(|err| Error::database("listing schemas", None, err))?
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let summaries: HashMap<String, Option<String>> = client
-        .query(bookkeeping::FLEET_SUMMARIES_SQL, &[])
-        .await
+    let summaries: HashMap<String, Option<String>> = summary_rows
         .map_err(|err| Error::database("reading migration summaries", None, err))?
         .iter()
         .map(|row| (row.get(0), row.get(1)))

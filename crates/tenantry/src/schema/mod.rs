@@ -9,5 +9,5 @@ mod source;
 pub mod statements;
 
 pub(crate) use lifecycle::{create_schema, drop_schema, not_found, rename_schema, schema_exists, RegistryTable};
-pub(crate) use source::list_tenants;
+pub(crate) use source::{first_missing, list_tenants};
 pub use source::{ListFuture, TenantSource};

@@ -123,6 +123,33 @@ pub(crate) async fn list_tenants(
     Ok(tenants)
 }
 
+/// The first of `tenants` that `source` does not list. With the catalog as the source, the
+/// named schemas are looked up (one indexed query), not every schema listed: a run over a few
+/// tenants, such as the one a creation makes for its no-transaction migrations, then costs the
+/// same in a fleet of 10 or of 10,000. Other sources are listed in full.
+pub(crate) async fn first_missing<'a>(
+    client: &Client,
+    source: &TenantSource,
+    rules: &NamingRules,
+    tenants: &'a [TenantName],
+) -> Result<Option<&'a TenantName>, Error> {
+    if let TenantSource::Schemas = source {
+        let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
+        let rows = client
+            .query(statements::PRESENT_SCHEMAS, &[&schemas])
+            .await
+            .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
+        let present = rows
+            .iter()
+            .map(|row| row.try_get::<_, String>(0))
+            .collect::<Result<std::collections::HashSet<_>, _>>()
+            .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
+        return Ok(tenants.iter().find(|tenant| !present.contains(tenant.schema())));
+    }
+    let known = list_tenants(client, source, rules).await?;
+    Ok(tenants.iter().find(|tenant| known.binary_search(tenant).is_err()))
+}
+
 /// Validates names from a source, skipping bad ones with a warning.
 pub(crate) fn parse_names(rules: &NamingRules, names: Vec<String>, origin: &str) -> Vec<TenantName> {
     names

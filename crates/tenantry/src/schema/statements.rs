@@ -24,6 +24,9 @@ pub fn rename_schema(from: &str, to: &str) -> String {
 /// Whether a schema exists: one parameter, the schema name.
 pub const SCHEMA_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)";
 
+/// Which of the schemas named in `$1` (a `text[]`) exist: one index lookup per name.
+pub const PRESENT_SCHEMAS: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])";
+
 /// Every schema that could be a tenant's: not a system schema, not a temporary or toast one.
 pub const LIST_CANDIDATE_SCHEMAS: &str = "SELECT nspname FROM pg_catalog.pg_namespace \
      WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY nspname";

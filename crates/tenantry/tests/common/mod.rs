@@ -129,3 +129,18 @@ pub async fn columns(client: &tokio_postgres::Client, schema: &str, table: &str)
         .map(|row| row.get(0))
         .collect()
 }
+
+/// Adds migration `version` to `dir` (a [`workload`] directory): a no-transaction
+/// `CREATE INDEX CONCURRENTLY` on `customer (created_at)`, and its no-transaction down.
+pub fn concurrent_index_migration(dir: &std::path::Path, version: u32) {
+    std::fs::write(
+        dir.join(format!("tenant/{version:04}_concurrent_index.up.sql")),
+        "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS customer_created_idx ON customer (created_at)",
+    )
+    .expect("writes");
+    std::fs::write(
+        dir.join(format!("tenant/{version:04}_concurrent_index.down.sql")),
+        "-- tenantry:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS customer_created_idx",
+    )
+    .expect("writes");
+}

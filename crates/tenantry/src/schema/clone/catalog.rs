@@ -1,5 +1,6 @@
 //! Reading a template schema's catalog into [`facts`](super::facts), with a fixed number of
-//! queries (see [`queries`]) whatever the number of objects.
+//! queries (see [`queries`] and [`definitions`]) whatever the number of objects, each finding
+//! its rows through indexes whatever the number of tenants.
 
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
@@ -8,7 +9,7 @@ use super::facts::{
     Catalog, CatalogKind, Column, Comment, Constraint, Dependency, EnumType, Function, Index, Member, Relation, Schema,
     Sequence, Trigger, View,
 };
-use super::queries;
+use super::{definitions, queries};
 use crate::error::Error;
 use crate::sql::{quote_ident, quote_literal};
 
@@ -69,7 +70,7 @@ pub(crate) async fn read_members(client: &Client, schema: u32) -> Result<Vec<Mem
 impl Catalog {
     /// Reads the definitions of everything in the template.
     pub(crate) async fn read(client: &Client, schema: u32) -> Result<Self, Error> {
-        let relations = each(&query(client, queries::RELATIONS, schema).await?, |c| {
+        let relations = each(&query(client, definitions::RELATIONS, schema).await?, |c| {
             Ok(Relation {
                 oid: c.next()?,
                 name: c.next()?,
@@ -89,7 +90,7 @@ impl Catalog {
                 has_rows: false,
             })
         })?;
-        let columns = each(&query(client, queries::COLUMNS, schema).await?, |c| {
+        let columns = each(&query(client, definitions::COLUMNS, schema).await?, |c| {
             Ok(Column {
                 relation: c.next()?,
                 number: c.next()?,
@@ -109,7 +110,7 @@ impl Catalog {
                 template_type: c.next()?,
             })
         })?;
-        let sequences = each(&query(client, queries::SEQUENCES, schema).await?, |c| {
+        let sequences = each(&query(client, definitions::SEQUENCES, schema).await?, |c| {
             Ok(Sequence {
                 oid: c.next()?,
                 name: c.next()?,
@@ -126,7 +127,7 @@ impl Catalog {
                 state: None,
             })
         })?;
-        let constraints = each(&query(client, queries::CONSTRAINTS, schema).await?, |c| {
+        let constraints = each(&query(client, definitions::CONSTRAINTS, schema).await?, |c| {
             Ok(Constraint {
                 oid: c.next()?,
                 table: c.next()?,
@@ -136,7 +137,7 @@ impl Catalog {
                 index_name: c.next()?,
             })
         })?;
-        let indexes = each(&query(client, queries::INDEXES, schema).await?, |c| {
+        let indexes = each(&query(client, definitions::INDEXES, schema).await?, |c| {
             Ok(Index {
                 oid: c.next()?,
                 table: c.next()?,
@@ -150,7 +151,7 @@ impl Catalog {
                 of_constraint: c.next()?,
             })
         })?;
-        let enums = each(&query(client, queries::ENUMS, schema).await?, |c| {
+        let enums = each(&query(client, definitions::ENUMS, schema).await?, |c| {
             Ok(EnumType {
                 oid: c.next()?,
                 name: c.next()?,
@@ -160,7 +161,7 @@ impl Catalog {
                 labels: c.next()?,
             })
         })?;
-        let functions = each(&query(client, queries::FUNCTIONS, schema).await?, |c| {
+        let functions = each(&query(client, definitions::FUNCTIONS, schema).await?, |c| {
             Ok(Function {
                 oid: c.next()?,
                 name: c.next()?,
@@ -173,7 +174,7 @@ impl Catalog {
                 default_acl: c.next()?,
             })
         })?;
-        let views = each(&query(client, queries::VIEWS, schema).await?, |c| {
+        let views = each(&query(client, definitions::VIEWS, schema).await?, |c| {
             Ok(View {
                 oid: c.next()?,
                 name: c.next()?,
@@ -182,7 +183,7 @@ impl Catalog {
                 populated: c.next()?,
             })
         })?;
-        let triggers = each(&query(client, queries::TRIGGERS, schema).await?, |c| {
+        let triggers = each(&query(client, definitions::TRIGGERS, schema).await?, |c| {
             Ok(Trigger {
                 oid: c.next()?,
                 table: c.next()?,
@@ -197,7 +198,7 @@ impl Catalog {
                 columns: c.next()?,
             })
         })?;
-        let comments = each(&query(client, queries::COMMENTS, schema).await?, |c| {
+        let comments = each(&query(client, definitions::COMMENTS, schema).await?, |c| {
             Ok(Comment {
                 catalog: CatalogKind::parse(&c.next::<String>()?),
                 oid: c.next()?,

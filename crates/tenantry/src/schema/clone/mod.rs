@@ -22,6 +22,7 @@
 
 mod catalog;
 mod ddl;
+mod definitions;
 mod facts;
 mod fingerprint;
 mod order;
