@@ -5,7 +5,6 @@
 //! - [`Migrator`]: the fleet executor, returning a [`MigrationReport`] and emitting
 //!   [`MigrationEvent`]s.
 
-mod alone;
 mod apply;
 pub mod bookkeeping;
 mod create;
@@ -18,6 +17,7 @@ mod invalid_index;
 pub mod lock;
 mod migration;
 mod migrator;
+mod no_tx_step;
 mod options;
 mod plan;
 mod report;
