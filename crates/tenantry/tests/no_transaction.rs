@@ -67,17 +67,27 @@ async fn snapshot_holder(url: &str) -> tokio_postgres::Client {
     client
 }
 
-#[tokio::test]
-async fn a_timed_out_concurrent_index_is_never_recorded_and_the_next_run_builds_it() {
-    let db = test_database("no_tx_timeout").await;
+/// One tenant, and a history of workload 1–3 then [`LOWER_EMAIL`] (version 4).
+async fn one_tenant_and_an_index_build(
+    db: &TestDatabase,
+    lock_timeout_ms: u64,
+    max_retries: u32,
+) -> (tempfile::TempDir, Migrator, TenantName) {
     let dir = workload(3);
     write(&dir, "0004_lower_email.sql", LOWER_EMAIL);
-    let migrator = migrator(&db, &dir, |config| {
-        config.migrations.lock_timeout_ms = 300;
-        config.migrations.max_retries = 1;
+    let migrator = migrator(db, &dir, |config| {
+        config.migrations.lock_timeout_ms = lock_timeout_ms;
+        config.migrations.max_retries = max_retries;
     })
     .await;
     let tenant = create_tenants(migrator.tenantry(), "t", 1).await.remove(0);
+    (dir, migrator, tenant)
+}
+
+#[tokio::test]
+async fn a_timed_out_concurrent_index_is_never_recorded_and_the_next_run_builds_it() {
+    let db = test_database("no_tx_timeout").await;
+    let (_dir, migrator, tenant) = one_tenant_and_an_index_build(&db, 300, 1).await;
     let raw = raw_client(&db.url()).await;
 
     let blocker = snapshot_holder(&db.url()).await;
@@ -195,7 +205,8 @@ async fn parallel_create_with_concurrent_index_steps_succeeds_for_every_tenant()
     assert_all_current(&db, &tenants).await;
 }
 
-/// Another process holding `key` of the no-transaction lock class, as its step would.
+/// Another process holding `key` of the no-transaction lock class exclusively, as its step
+/// running alone (key 0, the running lock) or about to (key 1, the alone lock) would.
 async fn hold_no_tx_lock(url: &str, key: i32) -> tokio_postgres::Client {
     let client = raw_client(url).await;
     client
@@ -218,7 +229,7 @@ async fn waits_for_other_process(db: &TestDatabase, dir: &tempfile::TempDir, key
     let tenants = create_tenants(migrator.tenantry(), "t", 2).await;
     let raw = raw_client(&db.url()).await;
     if key == 1 {
-        // Only the no-transaction step waits on the queue lock: apply what precedes it first.
+        // The no-transaction step must wait too: apply what precedes it first.
         let report = migrator.run(&RunOptions::goal(Goal::Target(3))).await.expect("runs");
         assert!(report.is_success(), "{report}");
     }
@@ -257,14 +268,14 @@ async fn applied_versions_or_none(client: &tokio_postgres::Client, schema: &str)
 }
 
 #[tokio::test]
-async fn migration_transactions_wait_while_another_process_runs_a_no_transaction_step() {
+async fn migration_transactions_wait_while_another_process_runs_a_step_alone() {
     let db = test_database("no_tx_other_process_step").await;
     let dir = workload(3);
     waits_for_other_process(&db, &dir, 0, &[1, 2, 3]).await;
 }
 
 #[tokio::test]
-async fn a_no_transaction_step_waits_for_another_processs_step() {
+async fn steps_wait_while_another_process_is_about_to_run_a_step_alone() {
     let db = test_database("no_tx_other_process_queue").await;
     let dir = workload(3);
     write(&dir, "0004_lower_email.sql", LOWER_EMAIL);
@@ -294,4 +305,42 @@ async fn a_partitioned_index_made_invalid_on_purpose_is_recorded() {
     let raw = raw_client(&db.url()).await;
     assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2]);
     assert_eq!(validity(&indexes(&raw, tenant.schema()).await, "measurement_day"), Some(false), "kept as made");
+}
+
+#[tokio::test]
+async fn a_build_that_timed_out_beside_a_transaction_runs_again_alone() {
+    let db = test_database("no_tx_fallback_alone").await;
+    let (_dir, migrator, tenant) = one_tenant_and_an_index_build(&db, 200, 0).await;
+    let report = migrator.run(&RunOptions::goal(Goal::Target(3))).await.expect("runs");
+    assert!(report.is_success(), "{report}");
+
+    // Another process's migration transaction: the running lock shared, and a snapshot.
+    let other = raw_client(&db.url()).await;
+    other.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.expect("begins");
+    other
+        .execute("SELECT pg_advisory_xact_lock_shared($1, 0)", &[&tenantry::migrate::lock::NO_TX_LOCK_CLASS])
+        .await
+        .expect("takes the running lock shared");
+    let run = tokio::spawn({
+        let migrator = migrator.clone();
+        async move { migrator.run(&RunOptions::default()).await }
+    });
+    // The build times out beside it (200 ms), then waits to run alone, holding the alone lock.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let raw = raw_client(&db.url()).await;
+    let alone: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid = 1 AND granted",
+            &[&i64::from(tenantry::migrate::lock::NO_TX_LOCK_CLASS)],
+        )
+        .await
+        .expect("reads pg_locks")
+        .get(0);
+    assert_eq!(alone, 1, "the step waits to run alone");
+    assert!(!run.is_finished());
+    other.batch_execute("COMMIT").await.expect("the other transaction ends");
+    let report = run.await.expect("joins").expect("runs");
+    assert!(report.is_success(), "no attempt was counted for the build beside: {report}");
+    assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2, 3, 4]);
+    assert_eq!(validity(&indexes(&raw, tenant.schema()).await, "customer_lower_email"), Some(true));
 }

@@ -17,13 +17,13 @@
 //! (`25P02`), and the final `COMMIT` rolls back: a schema is never left half-way. The first error
 //! names the failing step, hence its version.
 //!
-//! Every such transaction first takes the no-transaction step lock shared, without waiting
-//! (see [`gate`](super::gate)); while a no-transaction step runs it rolls back at once, and is
-//! sent again when the step is done.
+//! Every such transaction first takes the no-transaction running lock shared, without waiting
+//! (see [`gate`](super::gate)); while a no-transaction step runs alone it rolls back at once,
+//! and is sent again when the step is done.
 //!
 //! A `-- tenantry:no-transaction` migration cannot share a transaction (nor a multi-statement
-//! message, which PostgreSQL runs as one implicit transaction), so it runs alone
-//! ([`alone`](super::alone)).
+//! message, which PostgreSQL runs as one implicit transaction), so it is sent on its own
+//! ([`no_tx_step`](super::no_tx_step)).
 
 use futures_util::future::join_all;
 use tokio_postgres::Client;
@@ -60,7 +60,7 @@ pub(crate) struct SchemaJob<'a> {
     pub(crate) applied: &'a Applied,
     pub(crate) plan: &'a Plan,
     pub(crate) migrations: &'a MigrationSet,
-    /// The in-process side of the no-transaction step lock.
+    /// The in-process side of the no-transaction locks.
     pub(crate) gate: &'a NoTxGate,
 }
 
@@ -106,7 +106,9 @@ pub(crate) async fn apply(
                 .when_no_step_runs(busy, || apply_transactional(client, job, settings, &applied, steps, accept))
                 .await
                 .map_err(|(version, error)| (version, error.into())),
-            Group::Alone(step) => super::alone::apply_alone(client, job, settings, &applied, step, accept).await,
+            Group::Alone(step) => {
+                super::no_tx_step::apply_no_tx_step(client, job, settings, &applied, step, accept).await
+            }
         };
         let steps = group.steps();
         match result {

@@ -166,9 +166,8 @@ fn template_changed(err: &Error) -> bool {
 
 impl Migrator {
     /// [`Tenantry::create_with`](crate::Tenantry::create_with), tried again for as long as a
-    /// no-transaction step holds the step lock: the creating transaction takes it shared first
-    /// (a `CREATE INDEX CONCURRENTLY` elsewhere would wait for it), and rolls back at once when
-    /// it cannot (see `gate.rs`).
+    /// no-transaction step runs alone: the creating transaction takes the running lock shared
+    /// first, and rolls back at once when it cannot (see `gate.rs`).
     async fn create_when_no_step_runs(&self, tenant: &TenantName, hook: &dyn CreateHook) -> Result<(), Error> {
         self.gate
             .when_no_step_runs(

@@ -1,48 +1,51 @@
-//! Serialising no-transaction steps database-wide, without ever making an index build wait.
+//! No-transaction steps beside the rest of a run, and alone when they must be.
 //!
-//! `CREATE INDEX CONCURRENTLY` (not of a "simple" index) waits, before it finishes, for every
-//! transaction of the database holding a snapshot older than its own, under the step's
-//! `lock_timeout`; it also makes every other index build wait for it (PostgreSQL manual,
-//! `CREATE INDEX`, "Building Indexes Concurrently"). With parallel workers, other tenants'
-//! migration transactions and other builds were exactly such transactions, so builds timed out
-//! (issue 9). Hence:
+//! `CREATE INDEX CONCURRENTLY` of an index that is not "simple" waits, before it finishes, for
+//! every transaction of the database holding a snapshot older than its own, under the step's
+//! `lock_timeout`, and every other build waits for it in turn (PostgreSQL manual, `CREATE
+//! INDEX`, "Building Indexes Concurrently"). In parallel runs, other workers' migration
+//! transactions and builds are such transactions, and when one outlasted `lock_timeout` the
+//! build failed (issue 9). Hence, measured in docs/benchmarks.md:
 //!
-//! - a no-transaction step runs alone: its worker holds the step lock exclusively
-//!   ([`lock::NO_TX_STEP_LOCK_SQL`]), and every migration or creating transaction takes it
-//!   shared first ([`lock::NO_TX_SHARED_SQL`]), so no tenantry transaction runs beside a build;
-//! - nothing tenantry runs ever *waits* in PostgreSQL for a lock held by a step's worker: a
-//!   session blocked in a lock wait holds a snapshot, so the build would wait for it while it
-//!   waits for the build (PostgreSQL detects that deadlock and cancels one of them; measured on
-//!   15.20). Transactions *try* the shared lock and, when it is taken, roll back at once and are
-//!   sent again after a short sleep ([`poll_delay`]); workers *try* the queue lock. The one
-//!   blocking wait is the queue lock holder's wait for the step lock, which waits only for
-//!   transactions that never wait for it;
-//! - inside one process, an async read-write lock does the same without polling: a step waits
-//!   for the process's transactions in flight, and transactions started after it wait for it
-//!   (`tokio::sync::RwLock` is fair), so the database locks only arbitrate between processes.
+//! - a step runs first *beside* the others (holding the running lock shared, like every
+//!   migration and creating transaction): its build waits for them in PostgreSQL, which usually
+//!   takes less than `lock_timeout` and lets every worker go on. Running every step alone made
+//!   `--jobs 4` no faster than `--jobs 1`: each build then waits for the transactions in
+//!   flight, and nothing runs meanwhile;
+//! - a step whose build timed out runs again at once *alone*, no attempt counted: it takes the
+//!   alone lock (no new transaction or step starts), waits for those in flight to end, and
+//!   holds the running lock exclusively while it runs. Then only transactions from outside
+//!   tenantry can make its build wait;
+//! - nothing tenantry runs ever *waits* in PostgreSQL for these locks: a session blocked in a
+//!   lock wait holds a snapshot, so a running build would wait for it while it waits for the
+//!   build (PostgreSQL detects that deadlock and cancels one of them; measured on 15.20). Every
+//!   lock is tried, and retried after [`poll_delay`] when taken;
+//! - inside one process, an async read-write lock does the same without polling (fair: a step
+//!   waiting to run alone holds back what starts after it), so the database locks only
+//!   arbitrate between processes.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::{RwLock, RwLockWriteGuard};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio_postgres::Client;
 
 use super::lock;
 
-/// The in-process side of the no-transaction step lock, shared by a [`Migrator`] and its
-/// clones.
+/// The in-process side of the no-transaction locks, shared by a [`Migrator`] and its clones.
 ///
 /// [`Migrator`]: super::Migrator
 #[derive(Debug, Default)]
 pub(crate) struct NoTxGate {
+    /// Transactions and steps running beside each other (read) against a step alone (write).
     local: RwLock<()>,
 }
 
 impl NoTxGate {
-    /// Runs `transaction` (which takes [`lock::NO_TX_SHARED_SQL`] first) when no
-    /// no-transaction step runs: in this process, it waits for the step; when one runs in
-    /// another process, the transaction fails `busy` having done nothing, and is run again
-    /// after [`poll_delay`], for as long as it takes.
+    /// Runs `transaction` (which takes [`lock::NO_TX_SHARED_SQL`] first) when no step runs
+    /// alone: in this process, it waits for the step; when one runs in another process, the
+    /// transaction fails `busy` having done nothing, and is run again after [`poll_delay`], for
+    /// as long as it takes.
     pub(crate) async fn when_no_step_runs<T, E, F>(
         &self,
         busy: impl Fn(&E) -> bool,
@@ -60,7 +63,7 @@ impl NoTxGate {
             match result {
                 Err(error) if busy(&error) => {
                     if polls == 0 {
-                        tracing::debug!("a no-transaction migration runs in another process; waiting for it");
+                        tracing::debug!("a no-transaction migration runs alone in another process; waiting for it");
                     }
                     tokio::time::sleep(poll_delay(polls)).await;
                     polls += 1;
@@ -70,21 +73,17 @@ impl NoTxGate {
         }
     }
 
-    /// Waits until no other no-transaction step and no migration transaction runs in the
-    /// database, then holds the step lock for `client`'s session. The caller releases it with
-    /// [`lock::NO_TX_UNLOCK_SQL`] (also after an error here), then drops the guard.
-    ///
-    /// Leaves `lock_timeout` and `statement_timeout` off for the session: set them again.
-    pub(crate) async fn exclusive(&self, client: &Client) -> Result<RwLockWriteGuard<'_, ()>, tokio_postgres::Error> {
-        let guard = self.local.write().await;
+    /// Holds the running lock shared for `client`'s session, for a step beside the others,
+    /// once no step runs alone. The caller releases it with
+    /// [`lock::NO_TX_STEP_SHARED_UNLOCK_SQL`], then drops the guard.
+    pub(crate) async fn beside(&self, client: &Client) -> Result<RwLockReadGuard<'_, ()>, tokio_postgres::Error> {
         let mut polls = 0;
         loop {
-            match client.batch_execute(lock::NO_TX_STEP_LOCK_SQL).await {
+            let guard = self.local.read().await;
+            match client.batch_execute(lock::NO_TX_STEP_SHARED_SQL).await {
                 Ok(()) => return Ok(guard),
                 Err(error) if is_busy(&error) => {
-                    if polls == 0 {
-                        tracing::info!("another process runs a no-transaction migration in this database; waiting");
-                    }
+                    drop(guard);
                     tokio::time::sleep(poll_delay(polls)).await;
                     polls += 1;
                 }
@@ -92,10 +91,40 @@ impl NoTxGate {
             }
         }
     }
+
+    /// Holds the running lock exclusively for `client`'s session, for a step alone: takes the
+    /// alone lock, so that nothing new starts, then waits for what runs to end. The caller
+    /// releases both with [`lock::NO_TX_ALONE_UNLOCK_SQL`], then drops the guard; on an error,
+    /// nothing is held.
+    pub(crate) async fn alone(&self, client: &Client) -> Result<RwLockWriteGuard<'_, ()>, tokio_postgres::Error> {
+        let guard = self.local.write().await;
+        poll(client, lock::NO_TX_ALONE_INTENT_SQL).await?;
+        if let Err(error) = poll(client, lock::NO_TX_ALONE_SQL).await {
+            if !client.is_closed() {
+                let _ = client.batch_execute(lock::NO_TX_ALONE_INTENT_UNLOCK_SQL).await;
+            }
+            return Err(error);
+        }
+        Ok(guard)
+    }
 }
 
-/// Whether `error` says that a no-transaction step holds the step lock: the transaction
-/// rolled back without doing anything, and should be sent again after [`poll_delay`].
+/// Sends `sql` until it does not fail [`is_busy`].
+async fn poll(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let mut polls = 0;
+    loop {
+        match client.batch_execute(sql).await {
+            Err(error) if is_busy(&error) => {
+                tokio::time::sleep(poll_delay(polls)).await;
+                polls += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether `error` says that a no-transaction lock is taken: nothing was done, and the same
+/// should be sent again after [`poll_delay`].
 pub(crate) fn is_busy(error: &tokio_postgres::Error) -> bool {
     error.code().is_some_and(|code| code.code() == lock::NO_TX_BUSY_SQLSTATE)
 }
@@ -122,7 +151,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_step_waits_for_the_transactions_in_flight_and_blocks_later_ones() {
+    async fn a_step_alone_waits_for_what_runs_and_holds_back_what_starts_later() {
         let gate = std::sync::Arc::new(NoTxGate::default());
         let reader = gate.local.read().await;
         let writer = {
@@ -132,8 +161,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        // The step waits for the transaction in flight; a later transaction waits behind it.
-        assert!(gate.local.try_read().is_err(), "a waiting step blocks new transactions");
+        assert!(gate.local.try_read().is_err(), "a step waiting to run alone holds back new transactions");
         drop(reader);
         writer.await.expect("the step runs");
         assert!(gate.local.try_read().is_ok());

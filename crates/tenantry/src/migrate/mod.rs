@@ -5,7 +5,6 @@
 //! - [`Migrator`]: the fleet executor, returning a [`MigrationReport`] and emitting
 //!   [`MigrationEvent`]s.
 
-mod alone;
 mod apply;
 pub mod bookkeeping;
 mod create;
@@ -20,6 +19,7 @@ mod judgment;
 pub mod lock;
 mod migration;
 mod migrator;
+mod no_tx_step;
 mod options;
 mod plan;
 mod report;

@@ -4,17 +4,19 @@
 //! implicit transaction), so it is sent alone, one round trip at a time:
 //!
 //! ```text
-//! [the step lock, exclusive: no other step, no migration transaction in the database]
+//! [the running lock, shared (as every migration transaction holds it)]
 //! [search_path, timeouts, tenant lock (session), table, state check]
 //! [the schema's indexes; drop an invalid one an earlier attempt of this step left]
 //! [the step]
 //! [the schema's indexes; drop what the step left invalid: then it failed]
 //! [BEGIN; its bookkeeping row; summary; COMMIT]
 //! [unlock; RESET]
+//! [if the build timed out: the alone lock, then the running lock exclusively (no migration
+//!  transaction nor step beside it); all of the above again; unlock]
 //! ```
 //!
 //! A version is never recorded while the index it builds is invalid (issue 8): see
-//! [`invalid_index`](super::invalid_index), and [`gate`](super::gate) for the step lock.
+//! [`invalid_index`](super::invalid_index), and [`gate`](super::gate) for the locks.
 
 use tokio_postgres::Client;
 
@@ -26,8 +28,10 @@ use super::plan::{Direction, Step};
 use super::temp;
 use crate::error::describe_pg;
 
-/// Applies one no-transaction step and records it.
-pub(crate) async fn apply_alone(
+/// Applies one no-transaction step and records it: beside the other transactions and steps
+/// of the database, and if its index build timed out waiting for them, once more at once alone
+/// (no attempt counted; see [`gate`](super::gate)).
+pub(crate) async fn apply_no_tx_step(
     client: &Client,
     job: &SchemaJob<'_>,
     settings: &ApplySettings,
@@ -35,29 +39,36 @@ pub(crate) async fn apply_alone(
     step: &Step,
     accept: &[i64],
 ) -> GroupResult {
-    let schema = job.schema;
-    let cleanup = format!(
-        "{}; {}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
-        lock::NO_TX_UNLOCK_SQL,
-        lock::tenant_session_unlock_sql(schema)
-    );
-    let (result, _alone) = match job.gate.exclusive(client).await {
-        Ok(guard) => (Alone { client, job, settings, applied, step, accept }.run().await, Some(guard)),
-        Err(error) => (Err((None, error.into())), None),
-    };
-    if !client.is_closed() {
-        if result.is_err() {
-            let _ = client.batch_execute("ROLLBACK").await;
+    let this = NoTxStep { client, job, settings, applied, step, accept };
+    let beside = match job.gate.beside(client).await {
+        Ok(_beside) => {
+            let result = this.attempt().await;
+            this.cleanup(lock::NO_TX_STEP_SHARED_UNLOCK_SQL).await;
+            result
         }
-        let _ = client.batch_execute(&cleanup).await;
+        Err(error) => return Err((None, error.into())),
+    };
+    if !this.waited_for_transactions(&beside) {
+        return beside;
     }
-    result
+    tracing::info!(
+        schema = job.schema,
+        version = step.version,
+        "the index build timed out beside other transactions; running it again with none beside it"
+    );
+    match job.gate.alone(client).await {
+        Ok(_alone) => {
+            let result = this.attempt().await;
+            this.cleanup(lock::NO_TX_ALONE_UNLOCK_SQL).await;
+            result
+        }
+        Err(error) => Err((None, error.into())),
+    }
 }
 
-/// The step under the step lock: one message at a time, since a failed step must stop
-/// everything after it.
+/// The step: one message at a time, since a failed step must stop everything after it.
 #[derive(Clone, Copy)]
-struct Alone<'a> {
+struct NoTxStep<'a> {
     client: &'a Client,
     job: &'a SchemaJob<'a>,
     settings: &'a ApplySettings,
@@ -66,7 +77,34 @@ struct Alone<'a> {
     accept: &'a [i64],
 }
 
-impl<'a> Alone<'a> {
+impl<'a> NoTxStep<'a> {
+    /// One attempt, leaving the session as it was (but for the gate's locks).
+    async fn attempt(self) -> GroupResult {
+        let result = self.run().await;
+        if result.is_err() {
+            self.cleanup("ROLLBACK").await;
+        }
+        self.cleanup(&format!(
+            "{}; RESET search_path; RESET lock_timeout; RESET statement_timeout; RESET synchronous_commit",
+            lock::tenant_session_unlock_sql(self.job.schema)
+        ))
+        .await;
+        result
+    }
+
+    /// Runs `sql` if the connection is still there; its failure changes nothing (a lost
+    /// connection releases every session lock).
+    async fn cleanup(self, sql: &str) {
+        if !self.client.is_closed() {
+            let _ = self.client.batch_execute(sql).await;
+        }
+    }
+
+    /// Whether the step's index build timed out: it waited for older transactions.
+    fn waited_for_transactions(self, result: &GroupResult) -> bool {
+        matches!(result, Err((Some(_), StepError::Database { error, .. })) if timed_out_building(error, self.sql()).is_some())
+    }
+
     async fn run(self) -> GroupResult {
         let sql = self.sql();
         let target = invalid_index::created_index_name(sql);
