@@ -204,7 +204,7 @@ impl Migrator {
     /// was not used. The template is judged once per version of it, not once per tenant (see
     /// docs/migrations.md, "How the template is judged"): the reason is logged and sent as
     /// [`MigrationEvent::TemplateUnusable`] once, and a fallback costs what `clone: false`
-    /// costs. Either way it all happens in one transaction under the tenant's lock, so a
+    /// costs plus one check of the template's fingerprint. Either way it all happens in one transaction under the tenant's lock, so a
     /// failure leaves nothing behind. No-transaction migrations (migrations path only) run
     /// right after the commit, through the normal executor.
     ///

@@ -4,16 +4,17 @@
 //!
 //! Each starts from the template's objects as found through indexes, never from a filter on
 //! `pg_class.relnamespace`, `pg_type.typnamespace`, `pg_proc.pronamespace` or
-//! `pg_constraint.connamespace`: no index leads with those columns (the `…_nsp_index`es lead
-//! with the name), so such a filter reads the whole catalog, which grows with every tenant. Issue
-//! 9 measured a template read at 0.9 s with 600 tenants that way. Objects directly in the schema
-//! come from `pg_depend`'s index on (refclassid, refobjid); their indexes from `pg_index`'s on
-//! `indrelid`; the relation of a composite type from its `pg_type` row. Every other catalog is
-//! then reached by its own index on the owning oid (`tests/create.rs` checks that every catalog
-//! access of a read is such an index lookup). "Is there a row" is asked as a scalar subquery
-//! with `LIMIT 1`, not `EXISTS`, which the planner may answer by hashing the whole catalog. No query names the namespace column as well: the
-//! planner could then search the `…_nsp_index` by its second column, which is a walk through the
-//! whole index, and what depends on the schema is in it by construction (an index lives in its
+//! `pg_constraint.connamespace`: no index leads with those columns (the `…_nsp_index`es lead with
+//! the name), so such a filter reads the whole catalog, which grows with every tenant: a template
+//! read took 0.9 s of server time with 600 tenants and about 2.2 s with 3,100 that way
+//! (docs/benchmarks.md). Objects directly in the schema come from `pg_depend`'s index on
+//! (refclassid, refobjid); their indexes from `pg_index`'s on `indrelid`; the relation of a
+//! composite type from its `pg_type` row. Every other catalog is then reached by its own index on
+//! the owning oid (`tests/create.rs` checks that every catalog access of a read is such an index
+//! lookup). "Is there a row" is asked as a scalar subquery with `LIMIT 1`, not `EXISTS`, which the
+//! planner may answer by hashing the whole catalog. No query names the namespace column as well:
+//! the planner could then search the `…_nsp_index` by its second column, which is a walk through
+//! the whole index, and what depends on the schema is in it by construction (an index lives in its
 //! table's schema, a composite type's relation in its type's).
 
 /// Prefixes `$query` with the template's relations (`rel`), routines and types (`in_schema`).
