@@ -617,3 +617,56 @@ async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_anno
     assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "anchored now");
     tx.commit().await.expect("commits");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenants_own_enum_type_is_read_behind_pgbouncer() {
+    let db = test_database("leaks_enum_pgbouncer").await;
+    let raw = raw_client(&db.url()).await;
+    let tenants = ["acme", "globex", "initech"];
+    for tenant in tenants {
+        raw.batch_execute(&format!(
+            "CREATE SCHEMA {tenant}; CREATE TYPE {tenant}.plan AS ENUM ('free', 'paid'); \
+             CREATE TABLE {tenant}.account (plan {tenant}.plan NOT NULL); INSERT INTO {tenant}.account VALUES ('paid')"
+        ))
+        .await
+        .expect("a tenant with its own enum type");
+    }
+    let mut config = tenantry::Config::default();
+    config.database_url = Some(db.pgbouncer_url());
+    config.pool.behind_pgbouncer = true;
+    config.pool.max_size = 1;
+    // Two applications through one PgBouncer: their transactions share its server connections.
+    let first = Tenantry::connect(config.clone()).await.expect("connects through PgBouncer");
+    let second = Tenantry::connect(config).await.expect("connects through PgBouncer");
+    for round in 0..2 {
+        for (index, tenant) in tenants.iter().enumerate() {
+            let tenantry = if (index + round) % 2 == 0 { &first } else { &second };
+            let tenant = tenantry.tenant(tenant).expect("valid");
+            let mut tx = tenantry.transaction_in(Some(&tenant)).await.expect("begins");
+            // A column of a type the driver has not seen: it looks the type up with a statement
+            // of its own, which must exist on whichever server connection PgBouncer lent.
+            let rows = tx.query("SELECT plan FROM account", &[]).await;
+            let rows = rows.unwrap_or_else(|err| panic!("round {round}, {tenant}: {err}"));
+            assert_eq!(rows.len(), 1);
+            tx.commit().await.expect("commits");
+        }
+    }
+    // A type first met after another statement of the transaction cannot be retried: the
+    // transaction may fail, but its connection is retired, and the next transaction works.
+    raw.batch_execute(
+        "CREATE SCHEMA hooli; CREATE TYPE hooli.plan AS ENUM ('free', 'paid');          CREATE TABLE hooli.account (plan hooli.plan NOT NULL); INSERT INTO hooli.account VALUES ('free')",
+    )
+    .await
+    .expect("another tenant");
+    let hooli = first.tenant("hooli").expect("valid");
+    let mut tx = first.transaction_in(Some(&hooli)).await.expect("begins");
+    tx.query("SELECT 1", &[]).await.expect("runs");
+    if let Err(err) = tx.query("SELECT plan FROM account", &[]).await {
+        assert_eq!(err.sqlstate(), Some("26000"), "{err}");
+    }
+    drop(tx);
+    let mut tx = first.transaction_in(Some(&hooli)).await.expect("begins");
+    let rows = tx.query("SELECT plan FROM account", &[]).await.expect("a fresh connection reads the type");
+    assert_eq!(rows.len(), 1);
+    tx.commit().await.expect("commits");
+}
