@@ -670,3 +670,56 @@ async fn each_tenants_own_enum_type_is_read_behind_pgbouncer() {
     assert_eq!(rows.len(), 1);
     tx.commit().await.expect("commits");
 }
+
+#[tokio::test]
+async fn a_role_set_for_the_session_in_a_transaction_never_reaches_the_next_transaction() {
+    let db = test_database("leaks_transaction_role").await;
+    let (tenantry, acme, globex) = two_tenants(&db).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(
+        "CREATE ROLE leaks_acme_role; GRANT USAGE ON SCHEMA acme, shared TO leaks_acme_role; \
+         GRANT SELECT ON acme.marker, shared.marker TO leaks_acme_role",
+    )
+    .await
+    .expect("a role of acme's (as an application using row-level security would have)");
+    let login: String = raw.query_one("SELECT current_user::text", &[]).await.expect("user").get(0);
+    for (sql, ends) in [
+        ("SET ROLE leaks_acme_role", "COMMIT"),
+        ("SELECT set_config('role', 'leaks_acme_role', false)", "COMMIT"),
+        ("SET ROLE leaks_acme_role", "ROLLBACK"),
+    ] {
+        let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+        tx.batch_execute(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let user: String = tx.query_one("SELECT current_user::text", &[]).await.expect("reads").get(0);
+        assert_eq!(user, "leaks_acme_role", "{sql} took effect");
+        match ends {
+            "COMMIT" => tx.commit().await.expect("commits"),
+            _ => tx.rollback().await.expect("rolls back"),
+        }
+        // The pool has one connection: the next transaction, another tenant's, gets it.
+        let mut tx = tenantry.transaction_in(Some(&globex)).await.expect("begins");
+        let user: String = tx.query_one("SELECT current_user::text", &[]).await.expect("reads").get(0);
+        assert_eq!(user, login, "after {sql:?} and {ends}, globex's transaction runs as the login user");
+        tx.commit().await.expect("commits");
+    }
+}
+
+#[cfg(feature = "sqlx")]
+#[tokio::test]
+async fn a_role_set_in_an_sqlx_transaction_never_reaches_the_next_one() {
+    let db = test_database("leaks_sqlx_role").await;
+    let (tenantry, acme, globex) = two_tenants(&db).await;
+    raw_client(&db.url())
+        .await
+        .batch_execute("CREATE ROLE leaks_sqlx_role; GRANT USAGE ON SCHEMA acme TO leaks_sqlx_role")
+        .await
+        .expect("role");
+    let pool = sqlx_pool(&db).await;
+    let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&acme)).await.expect("begins");
+    sqlx::query("SET ROLE leaks_sqlx_role").execute(&mut *tx).await.expect("sets the role for the session");
+    tx.commit().await.expect("commits");
+    let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&globex)).await.expect("begins");
+    let (user,): (String,) = sqlx::query_as("SELECT current_user::text").fetch_one(&mut *tx).await.expect("reads");
+    assert_eq!(user, "postgres", "the next transaction runs as the login user");
+    tx.commit().await.expect("commits");
+}
