@@ -33,8 +33,8 @@ fn install_wrapper(dir: &Path, real: &Path) {
     }
 }
 
-/// What the wrapper recorded: one text per run.
-fn recorded_runs(dir: &Path) -> Vec<String> {
+/// What the wrapper recorded since the last call: one text per run (the records are removed).
+fn take_runs(dir: &Path) -> Vec<String> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("reads the wrapper dir")
         .filter_map(Result::ok)
@@ -42,7 +42,13 @@ fn recorded_runs(dir: &Path) -> Vec<String> {
         .filter(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("run.")))
         .collect();
     runs.sort();
-    runs.iter().map(|path| std::fs::read_to_string(path).expect("reads a run")).collect()
+    runs.iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).expect("reads a run");
+            std::fs::remove_file(path).expect("removes the record");
+            text
+        })
+        .collect()
 }
 
 /// The forms a password can take in text that came from a URL.
@@ -66,7 +72,7 @@ async fn pg_dump_gets_no_password_in_argv_and_writes_none() {
     std::env::set_var("PATH", std::env::join_paths(dirs).expect("a valid PATH"));
 
     let db = test_database("dump_secrets").await;
-    for (index, password) in PASSWORDS.iter().enumerate() {
+    for password in PASSWORDS {
         let role = cluster.password_superuser("dump_secret_user", password).await;
         let out = tempfile::tempdir().expect("tempdir");
         let mut config = Config::default();
@@ -78,9 +84,9 @@ async fn pg_dump_gets_no_password_in_argv_and_writes_none() {
         let dump_path = out.path().join("schema.sql");
         migrator.dump(Some(&dump_path)).await.expect("pg_dump succeeds with the password it was given");
 
-        let runs = recorded_runs(wrapper.path());
-        assert_eq!(runs.len(), index + 1, "one pg_dump run per dump");
-        let run = runs.last().expect("a run");
+        let runs = take_runs(wrapper.path());
+        assert_eq!(runs.len(), 1, "one pg_dump run per dump");
+        let run = &runs[0];
         let argv: Vec<&str> = run.lines().filter_map(|line| line.strip_prefix("ARG ")).collect();
         assert!(!argv.is_empty(), "the wrapper recorded pg_dump's arguments:\n{run}");
         let dump = std::fs::read_to_string(&dump_path).expect("the dump was written");
@@ -99,6 +105,21 @@ async fn pg_dump_gets_no_password_in_argv_and_writes_none() {
             assert!(run.contains("MODE 600\n"), "the password file is private (mode 0600):\n{run}");
             let file = run.lines().find_map(|line| line.strip_prefix("ENV PGPASSFILE=")).expect("PGPASSFILE is set");
             assert!(!Path::new(file).exists(), "the password file {file} outlived pg_dump");
+        }
+
+        // pg_dump failing (the role's password changed since tenantry connected) reports its
+        // error without the password, and still removes the password file.
+        cluster.password_superuser("dump_secret_user", "changed-since").await;
+        let error = migrator.dump(Some(&dump_path)).await.expect_err("pg_dump's login fails");
+        let printed = format!("{error}\n{error:?}");
+        assert!(printed.contains("password authentication failed"), "{printed}");
+        for form in forms(password) {
+            assert!(!printed.contains(&form), "the dump error shows the password ({form:?}): {printed}");
+        }
+        let runs = take_runs(wrapper.path());
+        assert_eq!(runs.len(), 1, "one pg_dump run per dump");
+        if let Some(file) = runs[0].lines().find_map(|line| line.strip_prefix("ENV PGPASSFILE=")) {
+            assert!(!Path::new(file).exists(), "the password file {file} outlived a failed pg_dump");
         }
     }
 }
