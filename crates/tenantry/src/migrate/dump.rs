@@ -14,7 +14,11 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
             .to_owned()
     })?;
     let pg_config: tokio_postgres::Config = database_url.parse().map_err(|err| {
-        format!("the database URL {} cannot be parsed: {err}", crate::error::mask_password(database_url))
+        format!(
+            "the database URL {} cannot be parsed: {}",
+            crate::error::mask_password(database_url),
+            crate::secret::describe_parse_error(&err)
+        )
     })?;
     // The connection goes through the environment, never argv (dump_env.rs says why); the
     // password file it may write is removed when `connection` is dropped, after pg_dump exits.
