@@ -93,6 +93,21 @@ async fn no_command_prints_the_password_on_success_or_failure() {
         }
     }
 
+    // The demo prints the database it uses, and migrates with a schema dump.
+    let demo_db = test_database("cli_secrets_demo").await;
+    let demo_dir = tempfile::tempdir().expect("tempdir");
+    let demo = run_clean(
+        tenantry(demo_dir.path()).env("DATABASE_URL", role.url(demo_db.name())).args(["demo", "--tenants", "3"]),
+        "demo",
+    );
+    assert!(demo.status.success(), "demo: {}", String::from_utf8_lossy(&demo.stderr));
+    assert!(String::from_utf8_lossy(&demo.stdout).contains(":********@"), "the demo names the database, masked");
+    let demo_dump =
+        std::fs::read_to_string(demo_dir.path().join(".tenantry/demo/schema.sql")).expect("the demo's dump");
+    for form in forms() {
+        assert!(!demo_dump.contains(&form), "the demo's dump holds the password");
+    }
+
     let other = cluster.password_superuser("cli_secret_other", "not-the-password").await;
     let failures = [
         ("wrong password, URL", role.url(db.name()).replacen(role.name(), other.name(), 1), 3),
