@@ -13,6 +13,8 @@
 //!   It is dropped with the [`TestDatabase`] value, or kept if the test panics.
 //! - [`Cluster::pgbouncer`] starts PgBouncer (transaction pooling) in front of the cluster;
 //!   [`TestDatabase::pgbouncer_url`] reaches a test database through it.
+//! - [`Cluster::password_superuser`] makes a role that must log in with its password
+//!   (`scram-sha-256`; every other role is trusted), for tests that a password never leaks.
 //! - After the test binary exits, a watchdog process stops PgBouncer and the server and removes
 //!   the temporary directory, unless a test failed while holding a [`TestDatabase`]: then the
 //!   directory (with a `KEEP` file listing the kept databases) stays for inspection, and the
@@ -65,6 +67,7 @@ mod cluster;
 mod database;
 mod layout;
 mod once;
+mod password;
 mod pgbouncer;
 mod process;
 mod server;
@@ -73,6 +76,7 @@ mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
+pub use password::PasswordRole;
 pub use pgbouncer::PgBouncer;
 
 /// A fresh, empty database for one test in this test binary's cluster:

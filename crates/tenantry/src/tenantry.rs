@@ -146,10 +146,8 @@ impl Tenantry {
         if !config.pool.listen_for_schema_changes || config.pool.behind_pgbouncer {
             return Ok(());
         }
-        let pg_config: tokio_postgres::Config = self.inner.url.parse().map_err(|source| Error::InvalidDatabaseUrl {
-            url: crate::error::mask_password(&self.inner.url),
-            source,
-        })?;
+        let pg_config: tokio_postgres::Config =
+            self.inner.url.parse().map_err(|source| Error::invalid_database_url(&self.inner.url, &source))?;
         let inner = Arc::downgrade(&self.inner);
         let handler = Arc::new(move |change: &SchemaChange| match inner.upgrade() {
             Some(inner) => {

@@ -89,8 +89,7 @@ impl managed::Manager for Manager {
 /// Builds the pool from the configuration, without connecting yet.
 pub(crate) fn build_pool(config: &Config, generations: Arc<Generations>) -> Result<PgPool, Error> {
     let url = config.database_url.as_deref().ok_or(Error::MissingDatabaseUrl)?;
-    let pg_config: tokio_postgres::Config =
-        url.parse().map_err(|source| Error::InvalidDatabaseUrl { url: mask_password(url), source })?;
+    let pg_config: tokio_postgres::Config = url.parse().map_err(|source| Error::invalid_database_url(url, &source))?;
     let manager = Manager {
         pg_config,
         statement_cache_capacity: config.statement_cache_capacity(),

@@ -13,13 +13,25 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
          (apt-get install postgresql-client) or set migrations.dump = false"
             .to_owned()
     })?;
+    let pg_config: tokio_postgres::Config = database_url.parse().map_err(|err| {
+        format!(
+            "the database URL {} cannot be parsed: {}",
+            crate::error::mask_password(database_url),
+            crate::secret::describe_parse_error(&err)
+        )
+    })?;
+    // The connection goes through the environment, never argv (dump_env.rs says why); the
+    // password file it may write is removed when `connection` is dropped, after pg_dump exits.
+    let connection = super::dump_env::DumpConnection::new(&pg_config)?;
     let mut command = Command::new(&pg_dump);
-    command.args(["--schema-only", "--no-owner", "--no-privileges", "--dbname", database_url]);
+    command.args(["--schema-only", "--no-owner", "--no-privileges"]);
+    connection.apply(&mut command);
     for schema in schemas {
         // pg_dump's -n takes a pattern; quoting makes it match exactly this name.
         command.arg(format!("--schema={}", crate::sql::quote_ident(schema)));
     }
     let output = command.output().await.map_err(|err| format!("cannot run {}: {err}", pg_dump.display()))?;
+    drop(connection);
     if !output.status.success() {
         return Err(format!("pg_dump failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim()));
     }
