@@ -63,6 +63,7 @@ mod address;
 mod binaries;
 mod cluster;
 mod database;
+mod foreign;
 mod layout;
 mod once;
 mod pgbouncer;
@@ -73,6 +74,7 @@ mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
+pub use foreign::{create_supabase_like, snapshot_schemas, SUPABASE_SCHEMAS};
 pub use pgbouncer::PgBouncer;
 
 /// A fresh, empty database for one test in this test binary's cluster:

@@ -261,8 +261,11 @@ async fn drops_and_renames_under_load_never_serve_shared_rows_as_the_tenants() {
                     tenantry.drop(tenant).await.expect("drops");
                     let schema = tenantry::sql::quote_ident(tenant.schema());
                     let literal = tenantry::sql::quote_literal(tenant.as_str());
+                    // With tenantry's bookkeeping table, as every creation writes it: that is what
+                    // makes the schema a tenant (docs/tenants.md).
+                    let bookkeeping = tenantry::migrate::bookkeeping::create_table_sql(tenant.schema());
                     raw.batch_execute(&format!(
-                        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.marker (tenant text NOT NULL); \
+                        "CREATE SCHEMA {schema}; {bookkeeping}; CREATE TABLE {schema}.marker (tenant text NOT NULL); \
                          INSERT INTO {schema}.marker VALUES ({literal})"
                     ))
                     .await

@@ -97,7 +97,8 @@ impl Migrator {
     /// # Errors
     /// Only for problems that stop the whole run: [`Error::Connect`],
     /// [`Error::MigrationRunLocked`] under `no_wait`, [`Error::TenantNotFound`] for a selected
-    /// tenant that does not exist, [`Error::Database`] while reading the fleet's state.
+    /// tenant that does not exist, [`Error::NotATenant`] for one that is not a tenant,
+    /// [`Error::Database`] while reading the fleet's state.
     pub async fn run(&self, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
@@ -227,9 +228,7 @@ impl Migrator {
     pub(super) async fn selected_tenants(&self, selection: &Selection) -> Result<Vec<TenantName>, Error> {
         match selection {
             Selection::Tenants(wanted) => {
-                if let Some(missing) = self.tenantry.first_missing(wanted).await? {
-                    return Err(crate::schema::not_found(missing));
-                }
+                self.tenantry.check_tenants(wanted).await?;
                 let mut wanted = wanted.clone();
                 wanted.sort();
                 wanted.dedup();
