@@ -251,6 +251,12 @@ impl Tenantry {
         SearchPath::new(&self.inner.rules, tenant)
     }
 
+    /// The path tenantry's own DDL in `tenant` runs with (migrations, creation, `exec`): the
+    /// tenant's schema first, whatever `shared_schemas_position` says ([`SearchPath::for_ddl`]).
+    pub(crate) fn ddl_search_path(&self, tenant: &TenantName) -> SearchPath {
+        SearchPath::for_ddl(&self.inner.rules, Some(tenant))
+    }
+
     /// Every tenant from the tenant source, sorted; also refreshes the cache.
     ///
     /// # Errors
@@ -332,7 +338,7 @@ impl Tenantry {
         let mut path_set = false;
         for hook in hooks {
             if !path_set {
-                transaction.set_local_path(self.search_path(Some(tenant))).await?;
+                transaction.set_local_path(self.ddl_search_path(tenant)).await?;
                 path_set = true;
             }
             hook.after_create(tenant, &mut transaction).await.map_err(|source| match source.downcast::<Error>() {
