@@ -65,6 +65,7 @@ mod address;
 mod binaries;
 mod cluster;
 mod database;
+mod foreign;
 mod layout;
 mod once;
 mod password;
@@ -76,6 +77,7 @@ mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
+pub use foreign::{create_supabase_like, snapshot_schemas, SUPABASE_SCHEMAS};
 pub use password::PasswordRole;
 pub use pgbouncer::PgBouncer;
 
