@@ -4,12 +4,14 @@ use crate::cli::EmbeddedAction;
 use crate::commands::Context;
 use crate::embedded::{Embedded, EmbeddedStatus};
 use crate::exit::{Exit, Unavailable};
-use crate::settings::Settings;
+use crate::settings::{Settings, EMBEDDED};
 
-/// Replaces `embedded` by the URL of the project's cluster, starting it if needed. A real URL
-/// is left alone: the embedded cluster is never used silently.
+/// Replaces `embedded` (in `database_url` or `migrations.database_url`) by the URL of the
+/// project's cluster, starting it if needed. A real URL is left alone: the embedded cluster is
+/// never used silently.
 pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Result<()> {
-    if !settings.uses_embedded() {
+    let migrations_embedded = settings.config.migrations.database_url.as_deref() == Some(EMBEDDED);
+    if !settings.uses_embedded() && !migrations_embedded {
         return Ok(());
     }
     let embedded = Embedded::new(&settings.project_dir);
@@ -17,7 +19,12 @@ pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Res
         .await?
         .map_err(|err| anyhow::Error::new(Unavailable(format!("cannot start the embedded PostgreSQL: {err}"))))?;
     tracing::debug!("using the embedded cluster at {url}");
-    settings.config.database_url = Some(url);
+    if migrations_embedded {
+        settings.config.migrations.database_url = Some(url.clone());
+    }
+    if settings.uses_embedded() {
+        settings.config.database_url = Some(url);
+    }
     Ok(())
 }
 

@@ -379,3 +379,36 @@ async fn demo_serve_routes_each_subdomain_to_its_own_schema() {
     assert!(globex.contains(r#"{"tenant":"globex"}"#), "{globex}");
     assert!(unknown.starts_with("HTTP/1.1 404") && unknown.contains("tenant_not_found"), "{unknown}");
 }
+
+#[tokio::test]
+async fn the_migrator_takes_the_direct_url_and_refuses_a_transaction_pooler() {
+    let db = db("cli_pooler").await;
+    let dir = project(3);
+    let bouncer = db.pgbouncer_url();
+    tenantry(dir.path(), &bouncer).args(["create", "acme", "--no-clone"]).assert().success();
+    tenantry(dir.path(), &bouncer)
+        .arg("migrate")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("transaction pooler"))
+        .stderr(predicate::str::contains("migrations.database_url"));
+    tenantry(dir.path(), &bouncer)
+        .env("TENANTRY_MIGRATIONS_DATABASE_URL", db.url())
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tenantry_template): succeeded, applied 1, 2, 3"));
+    std::fs::write(
+        dir.path().join("tenantry.toml"),
+        format!("[pool]\nbehind_pgbouncer = true\n[migrations]\ndump = false\ndatabase_url = \"{}\"\n", db.url()),
+    )
+    .expect("config");
+    tenantry(dir.path(), &bouncer).args(["create", "globex"]).assert().success();
+    tenantry(dir.path(), &bouncer).arg("list").assert().success().stdout("acme\nglobex\n");
+    tenantry(dir.path(), &bouncer)
+        .args(["status", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"current\": 2"));
+    tenantry(dir.path(), &bouncer).args(["exec", "SELECT 1"]).assert().success();
+}

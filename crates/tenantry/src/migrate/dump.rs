@@ -33,6 +33,7 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
 impl super::migrator::Migrator {
     /// Writes `pg_dump --schema-only` of the default schema and the template schema to `path`
     /// (`None`: `migrations.dump_path`), as a successful `migrate` does; returns the path.
+    /// `pg_dump` connects to the migrator's URL (`migrations.database_url`, else `database_url`).
     ///
     /// # Errors
     /// [`Error::SchemaDump`](crate::Error::SchemaDump) when `pg_dump` is missing or fails.
@@ -43,7 +44,7 @@ impl super::migrator::Migrator {
         if config.migrations.template {
             schemas.push(config.migrations.template_schema.as_str());
         }
-        let url = config.database_url.as_deref().unwrap_or_default();
+        let url = config.migrations_database_url().unwrap_or_default();
         write_dump(url, &schemas, &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::lifecycle::RegistryTable;
@@ -80,8 +81,12 @@ pub(crate) async fn list_tenants(
 ) -> Result<Vec<TenantName>, Error> {
     let mut tenants = match source {
         TenantSource::Schemas => {
+            // `query_typed`: one round trip with an unnamed statement, so it also works outside a
+            // transaction behind PgBouncer in transaction mode, where a statement prepared in
+            // one round trip can be run on another server connection in the next
+            // (crates/tenantry/tests/pooler.rs).
             let rows = client
-                .query(statements::LIST_CANDIDATE_SCHEMAS, &[])
+                .query_typed(statements::LIST_CANDIDATE_SCHEMAS, &[])
                 .await
                 .map_err(|err| Error::database("listing tenant schemas", None, err))?;
             let mut tenants = Vec::with_capacity(rows.len());
@@ -101,7 +106,7 @@ pub(crate) async fn list_tenants(
         }
         TenantSource::Registry { schema, table } => {
             let rows = client
-                .query(&statements::list_registry(schema, table), &[])
+                .query_typed(&statements::list_registry(schema, table), &[])
                 .await
                 .map_err(|err| Error::database("listing tenants from the registry table", None, err))?;
             let names = rows
@@ -136,7 +141,7 @@ pub(crate) async fn first_missing<'a>(
     if let TenantSource::Schemas = source {
         let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
         let rows = client
-            .query(statements::PRESENT_SCHEMAS, &[&schemas])
+            .query_typed(statements::PRESENT_SCHEMAS, &[(&schemas, Type::TEXT_ARRAY)])
             .await
             .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
         let present = rows
