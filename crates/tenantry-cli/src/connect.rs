@@ -5,6 +5,7 @@ use crate::commands::Context;
 use crate::embedded::{Embedded, EmbeddedStatus};
 use crate::exit::{Exit, Unavailable};
 use crate::settings::{Settings, EMBEDDED};
+use crate::write::outln;
 
 /// Replaces `embedded` (in `database_url` or `migrations.database_url`) by the URL of the
 /// project's cluster, starting it if needed. A real URL is left alone: the embedded cluster is
@@ -35,24 +36,24 @@ pub(crate) fn embedded(context: &Context, action: EmbeddedAction) -> anyhow::Res
     match action {
         EmbeddedAction::Start => {
             let url = embedded.ensure_running().map_err(unavailable)?;
-            println!("running: {url}");
+            outln!("running: {url}");
         }
         EmbeddedAction::Stop => {
             if embedded.stop().map_err(unavailable)? {
-                println!("stopped");
+                outln!("stopped");
             } else {
-                println!("not running");
+                outln!("not running");
             }
         }
         EmbeddedAction::Status => match embedded.status().map_err(unavailable)? {
-            EmbeddedStatus::NotInitialised => println!(
+            EmbeddedStatus::NotInitialised => outln!(
                 "not initialised under {} (it starts the first time a command needs it)",
                 embedded.root().display()
             ),
             EmbeddedStatus::Stopped { data_dir } => {
-                println!("stopped (data in {}; log {})", data_dir.display(), embedded.log_file().display());
+                outln!("stopped (data in {}; log {})", data_dir.display(), embedded.log_file().display());
             }
-            EmbeddedStatus::Running { url, data_dir, pid, .. } => println!(
+            EmbeddedStatus::Running { url, data_dir, pid, .. } => outln!(
                 "running: {url} (pid {pid}; data in {}; socket in {}; log {})",
                 data_dir.display(),
                 embedded.socket_dir().display(),

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | everything succeeded |
-//! | 1 | at least one tenant failed (or a single-tenant operation failed in the database) |
+//! | 1 | at least one tenant failed (or a single-tenant operation failed in the database); `status --check` found a schema behind, drifted or missing |
 //! | 2 | usage, configuration or validation error: bad flag, bad tenant name, unknown tenant, missing or invalid configuration, malformed migration file, the migrator pointed at a transaction pooler |
 //! | 3 | cannot connect to the database (or start the embedded one), or the run lock is held and `--no-wait` was given |
 

@@ -412,3 +412,126 @@ async fn the_migrator_takes_the_direct_url_and_refuses_a_transaction_pooler() {
         .stdout(predicate::str::contains("\"current\": 2"));
     tenantry(dir.path(), &bouncer).args(["exec", "SELECT 1"]).assert().success();
 }
+
+/// Spawns `tenantry args…` in `dir` against `url` with stdout a pipe.
+fn spawn_piped(dir: &Path, url: &str, args: &[&str]) -> std::process::Child {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("tenantry"));
+    command.current_dir(dir).env("DATABASE_URL", url).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts")
+}
+
+/// Waits for `child` and checks that it ended as ripgrep does on a closed pipe: status 0 and
+/// nothing on stderr about it.
+fn assert_quiet_success(child: std::process::Child, what: &str) {
+    let output = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{what}: {}; stderr: {stderr}", output.status);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+#[tokio::test]
+async fn closed_pipes_end_quietly_with_status_zero() {
+    use std::io::BufRead;
+
+    let db = db("cli_closed_pipe").await;
+    let dir = project(1);
+    std::fs::write(dir.path().join("tenantry.toml"), "schema_prefix = \"tenant_\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let url = db.url();
+    // More names than a pipe holds (64 KiB), so `list` is still writing when the reader goes.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    for batch in 0..6 {
+        client
+            .batch_execute(&format!(
+                "DO $$ BEGIN FOR i IN {} .. {} LOOP \
+                 EXECUTE format('CREATE SCHEMA %I', 'tenant_a_customer_with_a_rather_long_name_' || lpad(i::text, 5, '0')); \
+                 END LOOP; END $$",
+                batch * 500,
+                batch * 500 + 499
+            ))
+            .await
+            .expect("creates schemas");
+    }
+
+    for args in [&["list"][..], &["list", "--json"][..]] {
+        let mut child = spawn_piped(dir.path(), &url, args);
+        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("reads a line");
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        drop(reader); // `| head -1`
+        assert_quiet_success(child, &format!("{args:?} after one line"));
+    }
+
+    // The reader gone before the first write: every command that prints.
+    for args in [&["list"][..], &["status"][..], &["status", "--json"][..], &["migrate"][..], &["--help"][..]] {
+        let mut child = spawn_piped(dir.path(), &url, args);
+        drop(child.stdout.take());
+        assert_quiet_success(child, &format!("{args:?} with stdout closed"));
+    }
+}
+
+#[tokio::test]
+async fn status_check_gates_a_deploy_on_behind_drifted_and_missing_tenants() {
+    let db = db("cli_status_check").await;
+    let dir = project(3);
+    std::fs::write(dir.path().join("tenantry.toml"), "[tenants]\nsource = \"registry\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let url = db.url();
+    tenantry(dir.path(), &url).args(["create", "a", "b"]).assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    tenantry(dir.path(), &url).args(["rollback", "--steps", "1", "--tenant", "a"]).assert().success();
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("a: at 2; pending: 3"))
+        .stderr(predicate::str::contains("1 behind, 0 drifted, 0 missing"));
+    tenantry(dir.path(), &url).arg("status").assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check", "--tenant", "b"]).assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check", "--json"]).assert().code(1);
+    tenantry(dir.path(), &url).arg("migrate").assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    let file = std::fs::read_dir(dir.path().join("migrations/tenant"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(".up.sql")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("0003"))
+        })
+        .expect("migration 3");
+    let original = std::fs::read_to_string(&file).expect("reads");
+    std::fs::write(&file, format!("{original}\n-- edited after it was applied\n")).expect("edits");
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("0 behind, 2 drifted, 0 missing"));
+    std::fs::write(&file, original).expect("restores");
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client.batch_execute("INSERT INTO public.tenantry_tenants (name) VALUES ('ghost')").await.expect("registers");
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("ghost"))
+        .stderr(predicate::str::contains("0 behind, 0 drifted, 1 missing"));
+}
