@@ -19,7 +19,7 @@ pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Res
     let url = tokio::task::spawn_blocking(move || embedded.ensure_running())
         .await?
         .map_err(|err| anyhow::Error::new(Unavailable(format!("cannot start the embedded PostgreSQL: {err}"))))?;
-    tracing::debug!("using the embedded cluster at {url}");
+    tracing::debug!("using the embedded cluster at {}", tenantry::error::mask_password(&url));
     if migrations_embedded {
         settings.config.migrations.database_url = Some(url.clone());
     }
@@ -36,7 +36,8 @@ pub(crate) fn embedded(context: &Context, action: EmbeddedAction) -> anyhow::Res
     match action {
         EmbeddedAction::Start => {
             let url = embedded.ensure_running().map_err(unavailable)?;
-            outln!("running: {url}");
+            outln!("running: {}", tenantry::error::mask_password(&url));
+            outln!("the password is in {}", embedded.password_file().display());
         }
         EmbeddedAction::Stop => {
             if embedded.stop().map_err(unavailable)? {
@@ -54,10 +55,11 @@ pub(crate) fn embedded(context: &Context, action: EmbeddedAction) -> anyhow::Res
                 outln!("stopped (data in {}; log {})", data_dir.display(), embedded.log_file().display());
             }
             EmbeddedStatus::Running { url, data_dir, pid, .. } => outln!(
-                "running: {url} (pid {pid}; data in {}; socket in {}; log {})",
+                "running: {url} (pid {pid}; data in {}; socket in {}; log {}; the password is in {})",
                 data_dir.display(),
                 embedded.socket_dir().display(),
-                embedded.log_file().display()
+                embedded.log_file().display(),
+                embedded.password_file().display()
             ),
         },
     }

@@ -535,3 +535,66 @@ async fn status_check_gates_a_deploy_on_behind_drifted_and_missing_tenants() {
         .stdout(predicate::str::contains("ghost"))
         .stderr(predicate::str::contains("0 behind, 0 drifted, 1 missing"));
 }
+
+/// Stops the embedded cluster of a test project, also when the test fails.
+struct StopEmbedded<'a>(&'a Path);
+
+impl Drop for StopEmbedded<'_> {
+    fn drop(&mut self) {
+        let _ = tenantry(self.0, "embedded").args(["embedded", "stop"]).output();
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_cluster_works_end_to_end_and_lets_no_one_in_without_its_password() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = project(3);
+    // As root the cluster runs as `postgres`, who must enter the project (tempdirs are 0700).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("open the project");
+    std::fs::write(dir.path().join("tenantry.toml"), "database_url = \"embedded\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let _stop = StopEmbedded(dir.path());
+    let run = |args: &[&str]| {
+        let output = tenantry(dir.path(), "embedded").env_remove("DATABASE_URL").args(args).output().expect("runs");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let mut printed = run(&["create", "acme", "globex"]);
+    for args in [
+        &["migrate"][..],
+        &["status", "--check"][..],
+        &["exec", "SELECT 1"][..],
+        &["dump", "--output", "structure.sql"][..],
+        &["embedded", "start"][..],
+        &["embedded", "status"][..],
+        &["-vv", "list"][..],
+    ] {
+        printed.push_str(&run(args));
+    }
+    assert!(printed.contains("acme\nglobex\n"), "{printed}");
+    assert!(std::fs::read_to_string(dir.path().join("structure.sql")).expect("dump").contains("tenantry_template"));
+
+    let root = dir.path().join(".tenantry");
+    let port: u16 = std::fs::read_to_string(root.join("port")).expect("port file").trim().parse().expect("a port");
+    let without = format!("host=127.0.0.1 port={port} user=postgres dbname=tenantry connect_timeout=5");
+    let refused = tokio_postgres::connect(&without, tokio_postgres::NoTls).await;
+    assert!(refused.is_err(), "a TCP connection without a password was accepted");
+    let password = std::fs::read_to_string(root.join("password")).expect("the password file");
+    let password = password.trim();
+    assert!(password.len() >= 32, "a generated password");
+    assert!(!printed.contains(password), "the password was printed:\n{printed}");
+    assert!(printed.contains("postgres:********@127.0.0.1"), "{printed}");
+    let with = format!("{without} password={password}");
+    let (client, connection) = tokio_postgres::connect(&with, tokio_postgres::NoTls).await.expect("the password works");
+    tokio::spawn(connection);
+    let tenants: i64 = client
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname IN ('acme', 'globex')", &[])
+        .await
+        .expect("reads")
+        .get(0);
+    assert_eq!(tenants, 2);
+    let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join("password")), 0o600);
+}
