@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Schema-per-tenant PostgreSQL: tenant lifecycle and migrations across every tenant.
 ///
 /// Settings resolve flags > environment (DATABASE_URL, TENANTRY_*) > tenantry.toml > defaults.
-/// Exit codes: 0 success; 1 at least one tenant failed; 2 usage, configuration or validation
-/// error; 3 cannot connect to the database, or the run lock is held and --no-wait was given.
+/// Exit codes: 0 success; 1 at least one tenant failed (status --check: a tenant is behind,
+/// drifted or missing); 2 usage, configuration or validation error; 3 cannot connect to the
+/// database, or the run lock is held and --no-wait was given.
 #[derive(Debug, Parser)]
 #[command(name = "tenantry", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -169,6 +170,11 @@ pub(crate) enum Command {
         /// Read every bookkeeping table instead of trusting the summaries
         #[arg(long)]
         verify: bool,
+        /// Gate a deploy: exit 1 when the shared schema or any selected tenant is behind (migrations
+        /// pending), drifted (an applied file changed or is gone) or missing; without it, status
+        /// exits 0 whatever it finds
+        #[arg(long)]
+        check: bool,
         /// Print a JSON document
         #[arg(long)]
         json: bool,

@@ -4,12 +4,15 @@ use crate::cli::EmbeddedAction;
 use crate::commands::Context;
 use crate::embedded::{Embedded, EmbeddedStatus};
 use crate::exit::{Exit, Unavailable};
-use crate::settings::Settings;
+use crate::settings::{Settings, EMBEDDED};
+use crate::write::outln;
 
-/// Replaces `embedded` by the URL of the project's cluster, starting it if needed. A real URL
-/// is left alone: the embedded cluster is never used silently.
+/// Replaces `embedded` (in `database_url` or `migrations.database_url`) by the URL of the
+/// project's cluster, starting it if needed. A real URL is left alone: the embedded cluster is
+/// never used silently.
 pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Result<()> {
-    if !settings.uses_embedded() {
+    let migrations_embedded = settings.config.migrations.database_url.as_deref() == Some(EMBEDDED);
+    if !settings.uses_embedded() && !migrations_embedded {
         return Ok(());
     }
     let embedded = Embedded::new(&settings.project_dir);
@@ -17,7 +20,12 @@ pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Res
         .await?
         .map_err(|err| anyhow::Error::new(Unavailable(format!("cannot start the embedded PostgreSQL: {err}"))))?;
     tracing::debug!("using the embedded cluster at {}", tenantry::error::mask_password(&url));
-    settings.config.database_url = Some(url);
+    if migrations_embedded {
+        settings.config.migrations.database_url = Some(url.clone());
+    }
+    if settings.uses_embedded() {
+        settings.config.database_url = Some(url);
+    }
     Ok(())
 }
 
@@ -28,28 +36,30 @@ pub(crate) fn embedded(context: &Context, action: EmbeddedAction) -> anyhow::Res
     match action {
         EmbeddedAction::Start => {
             let url = embedded.ensure_running().map_err(unavailable)?;
-            println!("running: {url}");
+            outln!("running: {}", tenantry::error::mask_password(&url));
+            outln!("the password is in {}", embedded.password_file().display());
         }
         EmbeddedAction::Stop => {
             if embedded.stop().map_err(unavailable)? {
-                println!("stopped");
+                outln!("stopped");
             } else {
-                println!("not running");
+                outln!("not running");
             }
         }
         EmbeddedAction::Status => match embedded.status().map_err(unavailable)? {
-            EmbeddedStatus::NotInitialised => println!(
+            EmbeddedStatus::NotInitialised => outln!(
                 "not initialised under {} (it starts the first time a command needs it)",
                 embedded.root().display()
             ),
             EmbeddedStatus::Stopped { data_dir } => {
-                println!("stopped (data in {}; log {})", data_dir.display(), embedded.log_file().display());
+                outln!("stopped (data in {}; log {})", data_dir.display(), embedded.log_file().display());
             }
-            EmbeddedStatus::Running { url, data_dir, pid, .. } => println!(
-                "running: {url} (pid {pid}; data in {}; socket in {}; log {})",
+            EmbeddedStatus::Running { url, data_dir, pid, .. } => outln!(
+                "running: {url} (pid {pid}; data in {}; socket in {}; log {}; the password is in {})",
                 data_dir.display(),
                 embedded.socket_dir().display(),
-                embedded.log_file().display()
+                embedded.log_file().display(),
+                embedded.password_file().display()
             ),
         },
     }

@@ -3,8 +3,8 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | everything succeeded |
-//! | 1 | at least one tenant failed (or a single-tenant operation failed in the database) |
-//! | 2 | usage, configuration or validation error: bad flag, bad tenant name, unknown tenant, a schema that is not a tenant, missing or invalid configuration, malformed migration file |
+//! | 1 | at least one tenant failed (or a single-tenant operation failed in the database); `status --check` found a schema behind, drifted or missing |
+//! | 2 | usage, configuration or validation error: bad flag, bad tenant name, unknown tenant, a schema that is not a tenant, missing or invalid configuration, malformed migration file, the migrator pointed at a transaction pooler |
 //! | 3 | cannot connect to the database (or start the embedded one), or the run lock is held and `--no-wait` was given |
 
 use std::process::ExitCode;
@@ -94,7 +94,8 @@ fn classify_tenantry(error: &tenantry::Error) -> Exit {
         | E::MissingDatabaseUrl
         | E::InvalidDatabaseUrl { .. }
         | E::MigrationSource { .. }
-        | E::SessionModeBehindPgBouncer => Exit::Usage,
+        | E::SessionModeBehindPgBouncer
+        | E::TransactionPooler { .. } => Exit::Usage,
         // A statement that never reached the server: the connection is gone.
         E::Database { source, .. } if source.as_db_error().is_none() => Exit::Unavailable,
         _ => Exit::TenantFailed,
@@ -117,6 +118,11 @@ mod tests {
         assert_eq!(classify(&anyhow::Error::new(invalid).context("creating tenant")), Exit::Usage);
         assert_eq!(classify(&anyhow::Error::new(tenantry::Error::MigrationRunLocked)), Exit::Unavailable);
         assert_eq!(classify(&anyhow::Error::new(tenantry::Error::MissingDatabaseUrl)), Exit::Usage);
+        let pooler = tenantry::Error::TransactionPooler {
+            url: "postgres://bouncer/app".into(),
+            evidence: tenantry::migrate::PoolerEvidence::BehindPgBouncer,
+        };
+        assert_eq!(classify(&anyhow::Error::new(pooler).context("migrating")), Exit::Usage);
         let not_found = tenantry::Error::TenantNotFound { tenant: "a".into(), schema: "a".into() };
         assert_eq!(classify(&anyhow::Error::new(not_found)), Exit::Usage);
         let foreign =

@@ -9,10 +9,12 @@ mod embedded;
 mod exit;
 mod output;
 mod settings;
+mod write;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use write::errln;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -20,14 +22,14 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            errln!("error: cannot start the async runtime: {err}");
             return ExitCode::from(exit::Exit::TenantFailed.code());
         }
     };
     match runtime.block_on(commands::run(&cli)) {
         Ok(exit) => exit.into(),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             exit::classify(&error).into()
         }
     }

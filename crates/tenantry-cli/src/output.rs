@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tenantry::migrate::{CreateMethod, CreateReport, MigrationEvent, MigrationReport, Outcome, SchemaResult, Subject};
 
 use crate::cli::{Cli, ColorChoice};
+use crate::write::{errln, outln};
 
 /// Where and how to print.
 #[derive(Debug, Clone, Copy)]
@@ -35,14 +36,14 @@ impl Output {
     /// A line for people (not in JSON or quiet mode).
     pub(crate) fn line(&self, text: impl AsRef<str>) {
         if !self.json && !self.quiet {
-            println!("{}", text.as_ref());
+            outln!("{}", text.as_ref());
         }
     }
 
     /// The JSON document (only in JSON mode).
     pub(crate) fn document(&self, value: &Value) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+            outln!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
         }
     }
 
@@ -83,7 +84,7 @@ impl Output {
             } else {
                 line.to_owned()
             };
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }
@@ -121,7 +122,7 @@ impl Progress {
                 let text = "another migration run holds the run lock; waiting for it to finish…";
                 match &self.bar {
                     Some(bar) => bar.println(text),
-                    None if !self.output.json => eprintln!("{text}"),
+                    None if !self.output.json => errln!("{text}"),
                     None => {}
                 }
             }
@@ -138,7 +139,7 @@ impl Progress {
                 let text = format!("{subject}: attempt {attempt} failed ({error}); retrying");
                 match &self.bar {
                     Some(bar) => bar.println(self.output.yellow(&text)),
-                    None if !self.output.json && !self.output.quiet => eprintln!("{text}"),
+                    None if !self.output.json && !self.output.quiet => errln!("{text}"),
                     None => {}
                 }
             }
@@ -185,9 +186,9 @@ impl Progress {
             }
             self.refresh();
         } else if failed && failure_to_stderr && !self.output.json {
-            eprintln!("{}", self.output.red(line));
+            errln!("{}", self.output.red(line));
         } else if (was_running || failed) && !self.output.json && !self.output.quiet {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 

@@ -444,3 +444,222 @@ async fn foreign_schemas_are_left_alone_and_refused_by_name() {
     assert_eq!(tenantry_test_support::snapshot_schemas(&db, &foreign).await, before, "a refused command");
     tenantry(dir.path(), &url).args(["list", "--json"]).assert().success().stdout(predicate::str::contains("shop-00"));
 }
+
+#[tokio::test]
+async fn the_migrator_takes_the_direct_url_and_refuses_a_transaction_pooler() {
+    let db = db("cli_pooler").await;
+    let dir = project(3);
+    let bouncer = db.pgbouncer_url();
+    tenantry(dir.path(), &bouncer).args(["create", "acme", "--no-clone"]).assert().success();
+    tenantry(dir.path(), &bouncer)
+        .arg("migrate")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("transaction pooler"))
+        .stderr(predicate::str::contains("migrations.database_url"));
+    tenantry(dir.path(), &bouncer)
+        .env("TENANTRY_MIGRATIONS_DATABASE_URL", db.url())
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tenantry_template): succeeded, applied 1, 2, 3"));
+    std::fs::write(
+        dir.path().join("tenantry.toml"),
+        format!("[pool]\nbehind_pgbouncer = true\n[migrations]\ndump = false\ndatabase_url = \"{}\"\n", db.url()),
+    )
+    .expect("config");
+    tenantry(dir.path(), &bouncer).args(["create", "globex"]).assert().success();
+    tenantry(dir.path(), &bouncer).arg("list").assert().success().stdout("acme\nglobex\n");
+    tenantry(dir.path(), &bouncer)
+        .args(["status", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"current\": 2"));
+    tenantry(dir.path(), &bouncer).args(["exec", "SELECT 1"]).assert().success();
+}
+
+/// Spawns `tenantry args…` in `dir` against `url` with stdout a pipe.
+fn spawn_piped(dir: &Path, url: &str, args: &[&str]) -> std::process::Child {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("tenantry"));
+    command.current_dir(dir).env("DATABASE_URL", url).env("NO_COLOR", "1");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts")
+}
+
+/// Waits for `child` and checks that it ended as ripgrep does on a closed pipe: status 0 and
+/// nothing on stderr about it.
+fn assert_quiet_success(child: std::process::Child, what: &str) {
+    let output = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{what}: {}; stderr: {stderr}", output.status);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+#[tokio::test]
+async fn closed_pipes_end_quietly_with_status_zero() {
+    use std::io::BufRead;
+
+    let db = db("cli_closed_pipe").await;
+    let dir = project(1);
+    std::fs::write(dir.path().join("tenantry.toml"), "schema_prefix = \"tenant_\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let url = db.url();
+    // More names than a pipe holds (64 KiB), so `list` is still writing when the reader goes.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    for batch in 0..6 {
+        client
+            .batch_execute(&format!(
+                "DO $$ BEGIN FOR i IN {} .. {} LOOP \
+                 EXECUTE format('CREATE SCHEMA %I', 'tenant_a_customer_with_a_rather_long_name_' || lpad(i::text, 5, '0')); \
+                 END LOOP; END $$",
+                batch * 500,
+                batch * 500 + 499
+            ))
+            .await
+            .expect("creates schemas");
+    }
+
+    for args in [&["list"][..], &["list", "--json"][..]] {
+        let mut child = spawn_piped(dir.path(), &url, args);
+        let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("reads a line");
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        drop(reader); // `| head -1`
+        assert_quiet_success(child, &format!("{args:?} after one line"));
+    }
+
+    // The reader gone before the first write: every command that prints.
+    for args in [&["list"][..], &["status"][..], &["status", "--json"][..], &["migrate"][..], &["--help"][..]] {
+        let mut child = spawn_piped(dir.path(), &url, args);
+        drop(child.stdout.take());
+        assert_quiet_success(child, &format!("{args:?} with stdout closed"));
+    }
+}
+
+#[tokio::test]
+async fn status_check_gates_a_deploy_on_behind_drifted_and_missing_tenants() {
+    let db = db("cli_status_check").await;
+    let dir = project(3);
+    std::fs::write(dir.path().join("tenantry.toml"), "[tenants]\nsource = \"registry\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let url = db.url();
+    tenantry(dir.path(), &url).args(["create", "a", "b"]).assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    tenantry(dir.path(), &url).args(["rollback", "--steps", "1", "--tenant", "a"]).assert().success();
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("a: at 2; pending: 3"))
+        .stderr(predicate::str::contains("1 behind, 0 drifted, 0 missing"));
+    tenantry(dir.path(), &url).arg("status").assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check", "--tenant", "b"]).assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check", "--json"]).assert().code(1);
+    tenantry(dir.path(), &url).arg("migrate").assert().success();
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    let file = std::fs::read_dir(dir.path().join("migrations/tenant"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.to_string_lossy().ends_with(".up.sql")
+                && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("0003"))
+        })
+        .expect("migration 3");
+    let original = std::fs::read_to_string(&file).expect("reads");
+    std::fs::write(&file, format!("{original}\n-- edited after it was applied\n")).expect("edits");
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("0 behind, 2 drifted, 0 missing"));
+    std::fs::write(&file, original).expect("restores");
+    tenantry(dir.path(), &url).args(["status", "--check"]).assert().success();
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client.batch_execute("INSERT INTO public.tenantry_tenants (name) VALUES ('ghost')").await.expect("registers");
+    tenantry(dir.path(), &url)
+        .args(["status", "--check"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("ghost"))
+        .stderr(predicate::str::contains("0 behind, 0 drifted, 1 missing"));
+}
+
+/// Stops the embedded cluster of a test project, also when the test fails.
+struct StopEmbedded<'a>(&'a Path);
+
+impl Drop for StopEmbedded<'_> {
+    fn drop(&mut self) {
+        let _ = tenantry(self.0, "embedded").args(["embedded", "stop"]).output();
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_cluster_works_end_to_end_and_lets_no_one_in_without_its_password() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = project(3);
+    // As root the cluster runs as `postgres`, who must enter the project (tempdirs are 0700).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("open the project");
+    std::fs::write(dir.path().join("tenantry.toml"), "database_url = \"embedded\"\n[migrations]\ndump = false\n")
+        .expect("config");
+    let _stop = StopEmbedded(dir.path());
+    let run = |args: &[&str]| {
+        let output = tenantry(dir.path(), "embedded").env_remove("DATABASE_URL").args(args).output().expect("runs");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let mut printed = run(&["create", "acme", "globex"]);
+    for args in [
+        &["migrate"][..],
+        &["status", "--check"][..],
+        &["exec", "SELECT 1"][..],
+        &["dump", "--output", "structure.sql"][..],
+        &["embedded", "start"][..],
+        &["embedded", "status"][..],
+        &["-vv", "list"][..],
+    ] {
+        printed.push_str(&run(args));
+    }
+    assert!(printed.contains("acme\nglobex\n"), "{printed}");
+    assert!(std::fs::read_to_string(dir.path().join("structure.sql")).expect("dump").contains("tenantry_template"));
+
+    let root = dir.path().join(".tenantry");
+    let port: u16 = std::fs::read_to_string(root.join("port")).expect("port file").trim().parse().expect("a port");
+    let without = format!("host=127.0.0.1 port={port} user=postgres dbname=tenantry connect_timeout=5");
+    let refused = tokio_postgres::connect(&without, tokio_postgres::NoTls).await;
+    assert!(refused.is_err(), "a TCP connection without a password was accepted");
+    let password = std::fs::read_to_string(root.join("password")).expect("the password file");
+    let password = password.trim();
+    assert!(password.len() >= 32, "a generated password");
+    assert!(!printed.contains(password), "the password was printed:\n{printed}");
+    assert!(printed.contains("postgres:********@127.0.0.1"), "{printed}");
+    let with = format!("{without} password={password}");
+    let (client, connection) = tokio_postgres::connect(&with, tokio_postgres::NoTls).await.expect("the password works");
+    tokio::spawn(connection);
+    let tenants: i64 = client
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname IN ('acme', 'globex')", &[])
+        .await
+        .expect("reads")
+        .get(0);
+    assert_eq!(tenants, 2);
+    let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join("password")), 0o600);
+}

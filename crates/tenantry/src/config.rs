@@ -28,6 +28,7 @@
 //! max_tenants_per_connection = 500   # retire a connection after it has served this many tenants
 //!
 //! [migrations]
+//! database_url = "postgres://app@db-direct/app"  # optional: a direct URL for the migrator
 //! directory = "migrations"           # holds shared/ and tenant/, in sqlx-cli's file format
 //! jobs = 4                           # tenants migrated in parallel (one connection each)
 //! lock_timeout_ms = 5000             # never queue behind live traffic for longer
@@ -147,6 +148,13 @@ pub enum SharedSchemasPosition {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct MigrationsConfig {
+    /// The URL the migrator, `exec`, `seed`, `status` and `dump` connect to, when it is not
+    /// `database_url`: a direct connection to PostgreSQL (or a session-mode pooler) while the
+    /// application goes through a transaction pooler (the pattern Prisma calls `directUrl`).
+    /// The migrator holds session advisory locks that a transaction pooler cannot keep, so it
+    /// refuses one (docs/configuration.md, "Behind a pooler"). Default: `database_url`.
+    /// Env: `TENANTRY_MIGRATIONS_DATABASE_URL`.
+    pub database_url: Option<String>,
     /// Holds `shared/` and `tenant/`. Default `migrations`. Env: `TENANTRY_MIGRATIONS_DIR`.
     pub directory: PathBuf,
     /// Tenants migrated in parallel, one connection each. Default 4. Env: `TENANTRY_JOBS`.
@@ -186,6 +194,7 @@ pub struct MigrationsConfig {
 impl std::fmt::Debug for MigrationsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Self {
+            database_url,
             directory,
             jobs,
             lock_timeout_ms,
@@ -202,6 +211,7 @@ impl std::fmt::Debug for MigrationsConfig {
             dump_path,
         } = self;
         f.debug_struct("MigrationsConfig")
+            .field("database_url", &database_url.as_deref().map(crate::error::mask_password))
             .field("directory", directory)
             .field("jobs", jobs)
             .field("lock_timeout_ms", lock_timeout_ms)
@@ -223,6 +233,7 @@ impl std::fmt::Debug for MigrationsConfig {
 impl Default for MigrationsConfig {
     fn default() -> Self {
         Self {
+            database_url: None,
             directory: PathBuf::from("migrations"),
             jobs: 4,
             lock_timeout_ms: 5000,
@@ -515,6 +526,14 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         },
     },
     EnvSetting {
+        variable: "TENANTRY_MIGRATIONS_DATABASE_URL",
+        key: "migrations.database_url",
+        apply: |c, v| {
+            c.migrations.database_url = Some(non_empty_url(v)?);
+            Ok(())
+        },
+    },
+    EnvSetting {
         variable: "TENANTRY_JOBS",
         key: "migrations.jobs",
         apply: |c, v| {
@@ -594,11 +613,15 @@ const ENV_NOT_SETTINGS: &[&str] = &["TENANTRY_CONFIG", "TENANTRY_LOG"];
 const ENV_TEST_PREFIX: &str = "TENANTRY_TEST_";
 
 fn set_url(config: &mut Config, value: &str) -> Result<(), String> {
+    config.database_url = Some(non_empty_url(value)?);
+    Ok(())
+}
+
+fn non_empty_url(value: &str) -> Result<String, String> {
     if value.trim().is_empty() {
         return Err("the URL is empty".to_owned());
     }
-    config.database_url = Some(value.to_owned());
-    Ok(())
+    Ok(value.to_owned())
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {
@@ -731,6 +754,12 @@ impl Config {
                 ));
             }
         }
+        if self.migrations.database_url.as_deref().is_some_and(|url| url.trim().is_empty()) {
+            return Err(self.invalid(
+                "migrations.database_url",
+                "the URL is empty; remove the key to use `database_url`".to_owned(),
+            ));
+        }
         if self.migrations.jobs == 0 {
             return Err(self.invalid("migrations.jobs", "must be at least 1".to_owned()));
         }
@@ -757,6 +786,19 @@ impl Config {
     /// The schema holding the registry table (the configured one, or the default schema).
     pub fn registry_schema(&self) -> &str {
         self.tenants.registry_schema.as_deref().unwrap_or(&self.default_schema)
+    }
+
+    /// The URL the migrator connects to: `migrations.database_url`, else `database_url`.
+    ///
+    /// ```
+    /// let mut config = tenantry::Config::default();
+    /// config.database_url = Some("postgres://app@pgbouncer:6432/app".to_owned());
+    /// assert_eq!(config.migrations_database_url(), Some("postgres://app@pgbouncer:6432/app"));
+    /// config.migrations.database_url = Some("postgres://app@db:5432/app".to_owned());
+    /// assert_eq!(config.migrations_database_url(), Some("postgres://app@db:5432/app"));
+    /// ```
+    pub fn migrations_database_url(&self) -> Option<&str> {
+        self.migrations.database_url.as_deref().or(self.database_url.as_deref())
     }
 
     /// The file these settings were read from, if any.
@@ -921,6 +963,23 @@ mod tests {
         assert_eq!(config.pool.max_size, 7);
         assert_eq!(config.shared_schemas, ["shared", "extensions"]);
         assert_eq!(config.default_schema, "app");
+    }
+
+    #[test]
+    fn the_migrations_url_comes_from_its_own_key_or_variable_else_the_database_url() {
+        let config = parse("database_url = \"postgres://bouncer/app\"").expect("valid");
+        assert_eq!(config.migrations_database_url(), Some("postgres://bouncer/app"));
+        let mut config =
+            parse("database_url = \"postgres://bouncer/app\"\n[migrations]\ndatabase_url = \"postgres://file/app\"")
+                .expect("valid");
+        assert_eq!(config.migrations_database_url(), Some("postgres://file/app"));
+        config.apply_env(env(&[("TENANTRY_MIGRATIONS_DATABASE_URL", "postgres://env/app")])).expect("valid");
+        assert_eq!(config.migrations_database_url(), Some("postgres://env/app"));
+        assert_eq!(config.database_url.as_deref(), Some("postgres://bouncer/app"));
+        let err = Config::default().apply_env(env(&[("TENANTRY_MIGRATIONS_DATABASE_URL", " ")])).expect_err("empty");
+        assert!(err.to_string().contains("TENANTRY_MIGRATIONS_DATABASE_URL"), "{err}");
+        let empty = parse("[migrations]\ndatabase_url = \"\"").expect("parses");
+        assert!(empty.validate().expect_err("empty").to_string().contains("migrations.database_url"));
     }
 
     #[test]

@@ -210,6 +210,22 @@ pub enum Error {
     )]
     SessionModeBehindPgBouncer,
 
+    /// The migrator's URL goes through a transaction pooler (PgBouncer `pool_mode = transaction`
+    /// and the like), where the run lock and the no-transaction locks, which are held by a
+    /// session, would silently do nothing. Nothing was run.
+    #[error(
+        "the migrator's URL {url} goes through a transaction pooler ({evidence}); the migrator \
+         holds session locks that such a pooler cannot keep, so nothing was run: set \
+         `migrations.database_url` (or TENANTRY_MIGRATIONS_DATABASE_URL) to a direct connection to \
+         PostgreSQL, or to a pooler in session mode, and keep `database_url` for the application"
+    )]
+    TransactionPooler {
+        /// The URL with its password masked.
+        url: String,
+        /// How it was found out.
+        evidence: crate::migrate::PoolerEvidence,
+    },
+
     /// A migration file or directory is unusable.
     #[error("migration {}: {problem}", path.display())]
     MigrationSource {

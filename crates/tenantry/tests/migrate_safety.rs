@@ -242,7 +242,10 @@ async fn statistics_show(raw: &tokio_postgres::Client, schema: &str, live: i64) 
             return;
         }
         let seen: i64 = row.get(0);
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "statistics never showed {live} rows (last {seen})");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "statistics never showed {live} rows (last {seen})"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }

@@ -10,6 +10,7 @@ use super::{tenant_names, usage, Context};
 use crate::cli::{Command, FleetArgs};
 use crate::exit::Exit;
 use crate::output::Progress;
+use crate::write::{errln, outln};
 
 /// Every fleet command: options from flags, one library call, the report rendered.
 pub(crate) async fn run(context: &mut Context, command: &Command) -> anyhow::Result<Exit> {
@@ -90,12 +91,13 @@ fn finish(context: &Context, report: &MigrationReport) -> anyhow::Result<Exit> {
     Ok(if report.is_success() { Exit::Success } else { Exit::TenantFailed })
 }
 
-/// `tenantry status`.
+/// `tenantry status`; with `check`, exit 1 unless the fleet is ready (`status_gate.rs`).
 pub(crate) async fn status(
     context: &mut Context,
     tenants: &[String],
     pending_only: bool,
     verify: bool,
+    check: bool,
 ) -> anyhow::Result<Exit> {
     let migrator = context.migrator().await?;
     let selection = if tenants.is_empty() {
@@ -140,12 +142,12 @@ pub(crate) async fn status(
         let mut lines: Vec<&str> = text.lines().collect();
         let summary = lines.pop().unwrap_or_default();
         for line in lines {
-            println!("{line}");
+            outln!("{line}");
         }
         if !pending_only && !context.output.quiet {
             for entry in status.tenants.iter().filter(|t| t.status.is_current()) {
                 if let SchemaStatus::Present { applied, .. } = &entry.status {
-                    println!(
+                    outln!(
                         "{}: current at {}",
                         entry.subject,
                         applied.last().map_or("nothing".to_owned(), ToString::to_string)
@@ -153,7 +155,12 @@ pub(crate) async fn status(
                 }
             }
         }
-        println!("{summary}");
+        outln!("{summary}");
+    }
+    let verdict = super::status_gate::Verdict::of(&status);
+    if check && !verdict.is_ready() {
+        errln!("{verdict}");
+        return Ok(Exit::TenantFailed);
     }
     Ok(Exit::Success)
 }

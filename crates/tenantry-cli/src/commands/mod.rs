@@ -2,6 +2,7 @@
 
 mod fleet;
 mod project;
+mod status_gate;
 mod tenants;
 
 use anyhow::Context as _;
@@ -68,8 +69,8 @@ pub(crate) async fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Drop { tenants, force } => tenants::drop(&mut context, tenants, *force).await,
         Command::Rename { old, new } => tenants::rename(&mut context, old, new).await,
         Command::List { .. } => tenants::list(&mut context).await,
-        Command::Status { tenant, pending_only, verify, .. } => {
-            fleet::status(&mut context, tenant, *pending_only, *verify).await
+        Command::Status { tenant, pending_only, verify, check, .. } => {
+            fleet::status(&mut context, tenant, *pending_only, *verify, *check).await
         }
         Command::Dump { output } => fleet::dump(&mut context, output.as_deref()).await,
         Command::Embedded { action } => crate::connect::embedded(&context, *action),

@@ -1,6 +1,6 @@
 //! `create`, `drop`, `rename`, `list`: tenant lifecycle.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use serde_json::json;
 use tenantry::migrate::{CreateMethod, CreateOptions};
@@ -8,6 +8,7 @@ use tenantry::migrate::{CreateMethod, CreateOptions};
 use super::{tenant_names, usage, Context};
 use crate::exit::Exit;
 use crate::output::Progress;
+use crate::write::{err, errln, outln};
 
 /// `tenantry create <tenant>…`: each at the latest version (clone of the template, or
 /// migrations), with the seed file, up to `jobs` at a time, with `migrate`'s progress view.
@@ -87,12 +88,11 @@ pub(crate) async fn drop(context: &mut Context, names: &[String], force: bool) -
             ));
         }
         let list: Vec<String> = tenants.iter().map(|t| format!("{t} (schema {})", t.schema())).collect();
-        eprint!("Drop {} and ALL their data? Type 'yes' to confirm: ", list.join(", "));
-        std::io::stderr().flush()?;
+        err!("Drop {} and ALL their data? Type 'yes' to confirm: ", list.join(", "));
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if answer.trim() != "yes" {
-            eprintln!("nothing dropped");
+            errln!("nothing dropped");
             return Ok(Exit::Usage);
         }
     }
@@ -122,13 +122,13 @@ pub(crate) async fn list(context: &mut Context) -> anyhow::Result<Exit> {
     } else {
         for tenant in &tenants {
             if tenant.as_str() == tenant.schema() {
-                println!("{tenant}");
+                outln!("{tenant}");
             } else {
-                println!("{tenant}\t{}", tenant.schema());
+                outln!("{tenant}\t{}", tenant.schema());
             }
         }
         if tenants.is_empty() && !context.output.quiet {
-            eprintln!("no tenants; create one with `tenantry create <name>`");
+            errln!("no tenants; create one with `tenantry create <name>`");
         }
     }
     Ok(Exit::Success)

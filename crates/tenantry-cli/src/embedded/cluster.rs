@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::auth;
 use super::binaries;
-use super::connect::{ensure_database, url, wait_for_tcp, TCP_WAIT};
+use super::connect::{ensure_database, masked_url, url, wait_for_tcp, TCP_WAIT};
 use super::error::EmbeddedError;
 use super::layout::Layout;
 use super::server::{self, PidFile};
@@ -32,7 +33,8 @@ pub(crate) enum EmbeddedStatus {
     Running {
         /// Its TCP port on 127.0.0.1.
         port: u16,
-        /// `postgresql://postgres@127.0.0.1:{port}/tenantry`.
+        /// `postgresql://postgres:********@127.0.0.1:{port}/tenantry`: the password masked, so
+        /// it can be printed (the password is in `.tenantry/password`).
         url: String,
         /// The cluster's data directory (`PGDATA`).
         data_dir: PathBuf,
@@ -57,14 +59,21 @@ impl Embedded {
         &self.layout.socket
     }
 
+    /// The file holding the `postgres` role's password (mode 0600).
+    pub(crate) fn password_file(&self) -> &Path {
+        &self.layout.password_file
+    }
+
     /// The server log, appended to at every start.
     pub(crate) fn log_file(&self) -> &Path {
         &self.layout.log
     }
 
     /// Initialises (first time) and starts (if not running) the cluster, creates the database
-    /// `tenantry` if missing, and returns a URL for it:
-    /// `postgresql://postgres@127.0.0.1:{port}/tenantry`.
+    /// `tenantry` if missing, and returns a URL for it with the password:
+    /// `postgresql://postgres:<password>@127.0.0.1:{port}/tenantry`. Never print it (mask it
+    /// with `tenantry::error::mask_password`). A cluster made by an older tenantry, which
+    /// trusted every local connection, is given a password first (`auth.rs`).
     ///
     /// When the server already runs (`pg_ctl status`, then a TCP connect to the port in its
     /// `postmaster.pid`), nothing is started: the call takes a few milliseconds. A start
@@ -81,8 +90,11 @@ impl Embedded {
             None => self.start(&bin_dir)?,
         };
         wait_for_tcp(port, TCP_WAIT, &self.layout.log)?;
-        ensure_database(port, &self.layout.log)?;
-        Ok(url(port))
+        self.layout.restrict_root()?;
+        let password = auth::ensure_password(&self.layout)?;
+        auth::upgrade_from_trust(&self.layout, port, &password)?;
+        ensure_database(port, &password, &self.layout.log)?;
+        Ok(url(port, &password))
     }
 
     /// Stops the cluster if running (`pg_ctl stop -m fast`: open sessions are ended).
@@ -109,7 +121,7 @@ impl Embedded {
             return Ok(EmbeddedStatus::Stopped { data_dir });
         }
         Ok(match self.running(&self.bin_dir()?)? {
-            Some(PidFile { pid, port }) => EmbeddedStatus::Running { port, url: url(port), data_dir, pid },
+            Some(PidFile { pid, port }) => EmbeddedStatus::Running { port, url: masked_url(port), data_dir, pid },
             None => EmbeddedStatus::Stopped { data_dir },
         })
     }

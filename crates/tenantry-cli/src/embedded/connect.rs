@@ -1,11 +1,12 @@
 //! Reaching the running cluster: its URL, a TCP check, and the database `tenantry`.
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::{Client, NoTls};
 
 use super::error::EmbeddedError;
 
@@ -16,10 +17,16 @@ pub(crate) const DATABASE: &str = "tenantry";
 /// another `tenantry` process).
 pub(crate) const TCP_WAIT: Duration = Duration::from_secs(5);
 
-/// `postgresql://postgres@127.0.0.1:{port}/tenantry`: TCP, understood by tokio-postgres,
-/// sqlx and psql.
-pub(crate) fn url(port: u16) -> String {
-    format!("postgresql://postgres@127.0.0.1:{port}/{DATABASE}")
+/// `postgresql://postgres:{password}@127.0.0.1:{port}/tenantry`: TCP, understood by
+/// tokio-postgres, sqlx and psql. The password is 48 hex digits (`auth.rs`): nothing to
+/// percent-encode. Never print it: [`masked_url`] is for people.
+pub(crate) fn url(port: u16, password: &str) -> String {
+    format!("postgresql://postgres:{password}@127.0.0.1:{port}/{DATABASE}")
+}
+
+/// [`url`] with the password masked, for messages: `postgresql://postgres:********@…`.
+pub(crate) fn masked_url(port: u16) -> String {
+    tenantry::error::mask_password(&url(port, "x"))
 }
 
 /// Waits up to `within` until 127.0.0.1:`port` accepts a TCP connection; returns at once
@@ -40,30 +47,52 @@ pub(crate) fn wait_for_tcp(port: u16, within: Duration, log: &Path) -> Result<()
 
 /// Creates the database `tenantry` unless it exists (checked at every call: it is cheap, and a
 /// developer may have dropped it).
+pub(crate) fn ensure_database(port: u16, password: &str, log: &Path) -> Result<(), EmbeddedError> {
+    on_own_runtime(port, password, create_if_missing)?.map_err(|source| EmbeddedError::Database {
+        database: DATABASE,
+        port,
+        log: log.to_path_buf(),
+        source,
+    })
+}
+
+/// Connects to the database `postgres` of the cluster on `port` as `postgres` with `password`
+/// and runs `work` with the client; the outer error is for the runtime, the inner one the
+/// database's.
 ///
 /// Callable from synchronous code inside or outside a tokio runtime: the connection runs on a
 /// thread of its own with a current-thread runtime (`block_on` on a runtime thread panics).
-pub(crate) fn ensure_database(port: u16, log: &Path) -> Result<(), EmbeddedError> {
-    let log: PathBuf = log.to_path_buf();
+pub(crate) fn on_own_runtime<T, F, Fut>(
+    port: u16,
+    password: &str,
+    work: F,
+) -> Result<Result<T, tokio_postgres::Error>, EmbeddedError>
+where
+    T: Send + 'static,
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let mut config = tokio_postgres::Config::new();
+    config.host("127.0.0.1").port(port).user("postgres").password(password).dbname("postgres");
+    config.connect_timeout(Duration::from_secs(10));
     let worker = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| EmbeddedError::Runtime { source })?;
-        runtime.block_on(create_if_missing(port)).map_err(|source| EmbeddedError::Database {
-            database: DATABASE,
-            port,
-            log,
-            source,
-        })
+        Ok(runtime.block_on(async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let driver = tokio::spawn(connection);
+            let result = work(client).await;
+            // The connection ends once the client is gone; its own error adds nothing.
+            let _ = driver.await;
+            result
+        }))
     });
     worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-async fn create_if_missing(port: u16) -> Result<(), tokio_postgres::Error> {
-    let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=10");
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await?;
-    let driver = tokio::spawn(connection);
+async fn create_if_missing(client: Client) -> Result<(), tokio_postgres::Error> {
     let result = async {
         let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE]).await?.is_some();
         if exists {
@@ -77,8 +106,6 @@ async fn create_if_missing(port: u16) -> Result<(), tokio_postgres::Error> {
     }
     .await;
     drop(client);
-    // The connection ends once the client is gone; its own error adds nothing to `result`.
-    let _ = driver.await;
     result
 }
 
@@ -95,7 +122,8 @@ mod tests {
 
     #[test]
     fn urls_are_tcp_to_the_tenantry_database() {
-        assert_eq!(url(54321), "postgresql://postgres@127.0.0.1:54321/tenantry");
+        assert_eq!(url(54321, "ab12"), "postgresql://postgres:ab12@127.0.0.1:54321/tenantry");
+        assert_eq!(masked_url(54321), "postgresql://postgres:********@127.0.0.1:54321/tenantry");
     }
 
     #[test]

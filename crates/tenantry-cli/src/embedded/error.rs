@@ -220,6 +220,24 @@ pub(crate) enum EmbeddedError {
         source: tokio_postgres::Error,
     },
 
+    /// A cluster made by an older tenantry (`trust`) could not be given a password.
+    #[error(
+        "the embedded cluster (127.0.0.1:{port}) was made by an older tenantry and trusts every local \
+         connection; giving it a password failed: {}; see {}, or stop it (`tenantry embedded stop`) and \
+         retry",
+        describe_pg(source),
+        log.display()
+    )]
+    Upgrade {
+        /// The cluster's port.
+        port: u16,
+        /// The server log.
+        log: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
     /// The OS did not hand out a free TCP port on 127.0.0.1.
     #[error("could not find a free TCP port on 127.0.0.1: {source}; is loopback networking up?")]
     NoFreePort {

@@ -1,8 +1,9 @@
 //! Where the embedded cluster keeps its files, and preparing those directories.
 //!
 //! ```text
-//! <project>/.tenantry/
+//! <project>/.tenantry/  mode 0700
 //!     data/            PGDATA; exists only once initdb has completed (see `server::init`)
+//!     password         the `postgres` role's password, mode 0600 (see `auth.rs`)
 //!     postgres.log     the server log (pg_ctl -l), appended to at every start
 //!     port             the chosen TCP port, reused at the next start while it is free
 //! /tmp/tenantry-<hash of the project path>/
@@ -13,7 +14,7 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::EmbeddedError;
@@ -33,6 +34,8 @@ pub(crate) struct Layout {
     pub(crate) log: PathBuf,
     /// `<project>/.tenantry/port`.
     pub(crate) port_file: PathBuf,
+    /// `<project>/.tenantry/password`.
+    pub(crate) password_file: PathBuf,
     /// `/tmp/tenantry-<hash>`.
     pub(crate) socket: PathBuf,
 }
@@ -49,6 +52,7 @@ impl Layout {
             data: root.join("data"),
             log: root.join("postgres.log"),
             port_file: root.join("port"),
+            password_file: root.join("password"),
             socket: socket_dir(&project),
             root,
         }
@@ -100,12 +104,21 @@ impl Layout {
         Ok(())
     }
 
-    /// Creates `.tenantry` and, as root, hands it to the server user, who must be able to reach
-    /// it. Runs before every start, so a tree touched by root in between is handed over again.
+    /// Creates `.tenantry` (mode 0700: it holds the password) and, as root, hands it to the
+    /// server user, who must be able to reach it. Runs before every start, so a tree touched by
+    /// root in between is handed over again, and a directory made by an older tenantry (0755) is
+    /// closed.
     pub(crate) fn prepare_root(&self) -> Result<(), EmbeddedError> {
         fs::create_dir_all(&self.root).map_err(EmbeddedError::io("create", &self.root))?;
+        self.restrict_root()?;
         give_to_server_user(&self.root)?;
         check_server_user_reaches(&self.root)
+    }
+
+    /// Sets `.tenantry` to mode 0700 (an older tenantry made it 0755).
+    pub(crate) fn restrict_root(&self) -> Result<(), EmbeddedError> {
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+            .map_err(EmbeddedError::io("restrict", &self.root))
     }
 
     /// Creates the socket directory (mode 0700) owned by the cluster's user, or checks that an
@@ -183,6 +196,7 @@ mod tests {
         assert_eq!(layout.data, Path::new("/nonexistent/app/.tenantry/data"));
         assert_eq!(layout.log, Path::new("/nonexistent/app/.tenantry/postgres.log"));
         assert_eq!(layout.port_file, Path::new("/nonexistent/app/.tenantry/port"));
+        assert_eq!(layout.password_file, Path::new("/nonexistent/app/.tenantry/password"));
         assert_eq!(layout.pid_file(), Path::new("/nonexistent/app/.tenantry/data/postmaster.pid"));
     }
 

@@ -7,7 +7,9 @@
 //! real URL is configured.
 //!
 //! ```text
+//! <project>/.tenantry/              mode 0700
 //! <project>/.tenantry/data          PGDATA
+//! <project>/.tenantry/password      the `postgres` role's generated password, mode 0600
 //! <project>/.tenantry/postgres.log  server log
 //! <project>/.tenantry/port          the port, reused at the next start while free
 //! /tmp/tenantry-<hash>/             the Unix socket (socket paths are limited to ~107 bytes)
@@ -15,9 +17,11 @@
 //!
 //! A development cluster, set up for that:
 //!
-//! - Every connection from this machine is trusted (`initdb --auth=trust`), and the server
-//!   listens on 127.0.0.1 only: no password in the URL, no access from other machines. Other
-//!   users of the same machine can connect too.
+//! - No passwordless superuser: every connection, over TCP (127.0.0.1 only, no access from
+//!   other machines) and over the Unix socket, needs the generated password in
+//!   `.tenantry/password` (`scram-sha-256`; `auth.rs`). The URL the CLI connects with carries it
+//!   and is printed masked. Other users of the machine cannot read it. A cluster made by an older
+//!   tenantry (`initdb --auth=trust`) is upgraded in place at its next use.
 //! - Durable: `fsync` stays on (the cluster keeps the developer's data across reboots; a power
 //!   loss with `fsync = off` can corrupt it), `synchronous_commit = off` for speed (a crash
 //!   loses at most the last fraction of a second of commits, never the cluster).
@@ -31,12 +35,13 @@
 //! ```rust,no_run
 //! # fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let embedded = Embedded::new(std::path::Path::new("."));
-//! let url = embedded.ensure_running()?; // postgresql://postgres@127.0.0.1:{port}/tenantry
+//! let url = embedded.ensure_running()?; // postgresql://postgres:<password>@127.0.0.1:{port}/tenantry
 //! println!("{:?}", embedded.status()?);
 //! embedded.stop()?;
 //! # Ok(()) }
 //! ```
 
+mod auth;
 mod binaries;
 mod cluster;
 mod connect;

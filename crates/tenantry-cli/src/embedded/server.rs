@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::auth;
 use super::error::EmbeddedError;
 use super::layout::Layout;
 use super::process::{output, printed, server_command};
@@ -33,9 +34,10 @@ pub(crate) struct PidFile {
 /// exists only once complete; an interrupted initdb, or a second `tenantry` process doing the
 /// same at the same moment, never leaves a half-made cluster behind.
 ///
-/// `--auth=trust`: any local connection is accepted without a password. This is a development
-/// cluster listening on 127.0.0.1 only (see [`settings`]), so only processes on this machine
-/// reach it; do not use it on a machine shared with people you do not trust.
+/// `--auth-local/--auth-host=scram-sha-256 --pwfile`: the `postgres` role gets the generated
+/// password (`password`, already written to `.tenantry/password`), and every connection must
+/// give it; tenantry's own `pg_hba.conf` replaces initdb's (`auth.rs`). Never `trust`: other
+/// users of the machine would connect as a superuser.
 ///
 /// `-E UTF8 --locale=C`: the same encoding and byte-order collation whatever the developer's
 /// locale, so sorting matches between machines and CI.
@@ -43,6 +45,7 @@ pub(crate) struct PidFile {
 /// No `-N`: initdb syncs its files to disk. The cluster outlives this process and holds the
 /// developer's data, so durability stays on (see [`settings`]).
 pub(crate) fn init(layout: &Layout, bin_dir: &Path) -> Result<(), EmbeddedError> {
+    auth::ensure_password(layout)?;
     static ATTEMPT: AtomicU64 = AtomicU64::new(0);
     let attempt = ATTEMPT.fetch_add(1, Ordering::Relaxed);
     let staging = layout.root.join(format!("data.init-{}-{attempt}", std::process::id()));
@@ -51,7 +54,16 @@ pub(crate) fn init(layout: &Layout, bin_dir: &Path) -> Result<(), EmbeddedError>
     }
     let initdb = bin_dir.join("initdb");
     let mut command = server_command(&initdb);
-    command.arg("-D").arg(&staging).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]);
+    command.arg("-D").arg(&staging).args([
+        "-U",
+        "postgres",
+        "--auth-local=scram-sha-256",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    ]);
+    command.arg(format!("--pwfile={}", layout.password_file.display()));
     let out = output(&mut command, &initdb)?;
     if !out.status.success() {
         // initdb removes what it created on failure; this covers a directory it did not create.
@@ -66,6 +78,8 @@ pub(crate) fn init(layout: &Layout, bin_dir: &Path) -> Result<(), EmbeddedError>
         "\n# Added by tenantry: the embedded cluster's port and addresses.\ninclude = '{SETTINGS_FILE}'\n"
     ));
     fs::write(&conf, text).map_err(EmbeddedError::io("write", &conf))?;
+    let hba = staging.join("pg_hba.conf");
+    fs::write(&hba, auth::HBA).map_err(EmbeddedError::io("write", &hba))?;
     match fs::rename(&staging, &layout.data) {
         Ok(()) => Ok(()),
         // Another process finished first: use its cluster.

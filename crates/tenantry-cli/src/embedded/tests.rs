@@ -77,7 +77,8 @@ fn starts_reuses_stops_and_restarts_on_the_same_port() {
     let url = embedded.ensure_running().expect("start the embedded cluster");
     eprintln!("first ensure_running (initdb + start): {:?}", started.elapsed());
     let port = port_of(&url);
-    assert_eq!(url, format!("postgresql://postgres@127.0.0.1:{port}/tenantry"));
+    let password = std::fs::read_to_string(embedded.password_file()).expect("the password file");
+    assert_eq!(url, format!("postgresql://postgres:{}@127.0.0.1:{port}/tenantry", password.trim()));
     assert_eq!(current_database(&url), "tenantry");
     let port_file = std::fs::read_to_string(embedded.root().join("port")).expect("the port file");
     assert_eq!(port_file.trim(), port.to_string());
@@ -87,7 +88,8 @@ fn starts_reuses_stops_and_restarts_on_the_same_port() {
     else {
         panic!("the cluster should run")
     };
-    assert_eq!((status_port, status_url.as_str()), (port, url.as_str()));
+    assert_eq!(status_port, port);
+    assert_eq!(status_url, tenantry::error::mask_password(&url), "status never shows the password");
     assert_eq!(data_dir, embedded.root().join("data"));
     // Detached: another session than ours and not our child, so it survives us; and it holds
     // none of our pipes (stdin is /dev/null, stdout and stderr the log).
@@ -178,4 +180,114 @@ fn as_root_a_project_closed_to_postgres_names_the_fix() {
     );
     assert!(error.to_string().contains("chmod o+x"), "{error}");
     assert_eq!(embedded.status().expect("status"), EmbeddedStatus::NotInitialised);
+}
+
+/// The first column of every row `sql` returns, over a fresh connection to `url`.
+fn simple_query(url: &str, sql: &str) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to the embedded cluster");
+        let driver = tokio::spawn(connection);
+        let messages = client.simple_query(sql).await.expect("query the embedded cluster");
+        drop(client);
+        let _ = driver.await;
+        messages
+            .iter()
+            .filter_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// How connecting with `config` ends: `Ok` or the error's text.
+fn try_connect(config: &tokio_postgres::Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async {
+        let (client, connection) = config.connect(NoTls).await.map_err(|err| format!("{err:?}"))?;
+        let driver = tokio::spawn(connection);
+        let result = client.simple_query("SELECT 1").await.map(drop).map_err(|err| format!("{err:?}"));
+        drop(client);
+        let _ = driver.await;
+        result
+    })
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// No connection without the password: over TCP none or a wrong one is refused, over the socket
+/// none is refused, the stored one works; the password and its directory are private.
+fn assert_only_the_password_lets_in(embedded: &Embedded, url: &str) {
+    let port = port_of(url);
+    let password = std::fs::read_to_string(embedded.password_file()).expect("the password file");
+    let password = password.trim();
+    let tcp = |password: Option<&str>| {
+        let mut config = tokio_postgres::Config::new();
+        config.host("127.0.0.1").port(port).user("postgres").dbname("tenantry");
+        if let Some(password) = password {
+            config.password(password);
+        }
+        try_connect(&config)
+    };
+    let refused = tcp(None).expect_err("TCP without a password is refused");
+    assert!(refused.contains("password missing"), "{refused}");
+    let refused = tcp(Some("not-the-password")).expect_err("a wrong password is refused");
+    assert!(refused.contains("28P01") || refused.contains("password authentication failed"), "{refused}");
+    tcp(Some(password)).expect("the stored password lets in");
+    let mut socket = tokio_postgres::Config::new();
+    socket.host_path(embedded.socket_dir()).port(port).user("postgres").dbname("tenantry");
+    let refused = try_connect(&socket).expect_err("the Unix socket without a password is refused");
+    assert!(refused.contains("password missing"), "{refused}");
+    assert_eq!(current_database(url), "tenantry");
+    assert_eq!(mode(embedded.root()), 0o700, ".tenantry");
+    assert_eq!(mode(embedded.password_file()), 0o600, ".tenantry/password");
+}
+
+#[test]
+fn every_connection_needs_the_stored_password() {
+    let project = Project::new();
+    let url = project.embedded.ensure_running().expect("start the embedded cluster");
+    assert_only_the_password_lets_in(&project.embedded, &url);
+    let hba = std::fs::read_to_string(project.embedded.root().join("data/pg_hba.conf")).expect("pg_hba.conf");
+    assert!(!super::auth::trusts(&hba), "{hba}");
+}
+
+/// What `initdb --auth=trust` left in the clusters older tenantry versions made.
+const OLD_HBA: &str = "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n";
+
+/// Makes the project's cluster look like one an older tenantry made: a trusting pg_hba.conf,
+/// no password file, `.tenantry` open to others.
+fn make_it_old(embedded: &Embedded) {
+    std::fs::write(embedded.root().join("data/pg_hba.conf"), OLD_HBA).expect("write the old pg_hba.conf");
+    std::fs::remove_file(embedded.password_file()).expect("remove the password file");
+    std::fs::set_permissions(embedded.root(), std::fs::Permissions::from_mode(0o755)).expect("open .tenantry");
+}
+
+#[test]
+fn a_cluster_made_by_an_older_tenantry_is_given_a_password_in_place() {
+    let project = Project::new();
+    let embedded = &project.embedded;
+    let url = embedded.ensure_running().expect("start");
+    simple_query(&url, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (7)");
+
+    // Stopped, as an older tenantry left it: upgraded at the next start.
+    assert!(embedded.stop().expect("stop"));
+    make_it_old(embedded);
+    let upgraded = embedded.ensure_running().expect("start and upgrade");
+    assert_ne!(upgraded, url, "a new password");
+    assert_only_the_password_lets_in(embedded, &upgraded);
+    let backup = embedded.root().join("data/pg_hba.conf.trust-before-tenantry");
+    assert_eq!(std::fs::read_to_string(backup).expect("the old pg_hba.conf is kept"), OLD_HBA);
+
+    // Running with a trusting configuration loaded: upgraded without a restart.
+    make_it_old(embedded);
+    simple_query(&upgraded, "SELECT pg_reload_conf()");
+    let EmbeddedStatus::Running { pid, .. } = embedded.status().expect("status") else { panic!("running") };
+    let again = embedded.ensure_running().expect("upgrade the running cluster");
+    assert!(matches!(embedded.status().expect("status"), EmbeddedStatus::Running { pid: same, .. } if same == pid));
+    assert_only_the_password_lets_in(embedded, &again);
+    assert_eq!(simple_query(&again, "SELECT id FROM kept"), ["7"], "the data survived");
 }

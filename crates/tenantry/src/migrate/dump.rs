@@ -45,14 +45,15 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
 impl super::migrator::Migrator {
     /// Writes `pg_dump --schema-only` of the default schema, the schema of the shared
     /// migrations and the template schema to `path` (`None`: `migrations.dump_path`), as a
-    /// successful `migrate` does; returns the path.
+    /// successful `migrate` does; returns the path. `pg_dump` connects to the migrator's URL
+    /// (`migrations.database_url`, else `database_url`).
     ///
     /// # Errors
     /// [`Error::SchemaDump`](crate::Error::SchemaDump) when `pg_dump` is missing or fails.
     pub async fn dump(&self, path: Option<&Path>) -> Result<PathBuf, crate::Error> {
         let config = self.tenantry().config();
         let path = path.map_or_else(|| config.migrations.dump_path.clone(), Path::to_path_buf);
-        let url = config.database_url.as_deref().unwrap_or_default();
+        let url = config.migrations_database_url().unwrap_or_default();
         write_dump(url, &dumped_schemas(config), &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;

@@ -27,6 +27,7 @@ impl Migrator {
     pub async fn exec(&self, sql: &str, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
+        self.refuse_transaction_pooler(&coordinator).await?;
         let server_started = durability::server_started(&coordinator).await?;
         self.acquire_run_lock(&coordinator, options.no_wait).await?;
         let selection = match &options.selection {

@@ -1,5 +1,6 @@
 //! [`Migrator`]: runs, locks and connections.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,6 +39,8 @@ pub struct Migrator {
     pub(super) template_cache: Arc<TemplateCache>,
     /// Serialises no-transaction steps with this process's transactions (see `gate.rs`).
     pub(super) gate: Arc<NoTxGate>,
+    /// Set once the migrator's URL was found to give it a session of its own (`pooler.rs`).
+    pub(super) session_checked: Arc<AtomicBool>,
 }
 
 /// How many times a run lists the tenants again to migrate those created meanwhile.
@@ -53,6 +56,7 @@ impl Migrator {
             hooks: Arc::new(NoHooks),
             template_cache: Arc::default(),
             gate: Arc::default(),
+            session_checked: Arc::default(),
         }
     }
 
@@ -96,12 +100,15 @@ impl Migrator {
     ///
     /// # Errors
     /// Only for problems that stop the whole run: [`Error::Connect`],
-    /// [`Error::MigrationRunLocked`] under `no_wait`, [`Error::TenantNotFound`] for a selected
-    /// tenant that does not exist, [`Error::NotATenant`] for one that is not a tenant,
+    /// [`Error::TransactionPooler`] when the migrator's URL (`migrations.database_url`, else
+    /// `database_url`) goes through a transaction pooler, [`Error::MigrationRunLocked`] under
+    /// `no_wait`, [`Error::TenantNotFound`] for a selected tenant that does not exist,
+    /// [`Error::NotATenant`] for one that is not a tenant,
     /// [`Error::Database`] while reading the fleet's state.
     pub async fn run(&self, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
+        self.refuse_transaction_pooler(&coordinator).await?;
         let server_started = durability::server_started(&coordinator).await?;
         self.acquire_run_lock(&coordinator, options.no_wait).await?;
         let result = self.run_locked(&coordinator, &server_started, options).await;
@@ -216,7 +223,7 @@ impl Migrator {
 
         let dump = latest && !options.dry_run && options.dump.unwrap_or(config.migrations.dump);
         if dump && report.is_success() && committed_something {
-            let url = config.database_url.as_deref().unwrap_or_default();
+            let url = config.migrations_database_url().unwrap_or_default();
             let schemas = super::dump::dumped_schemas(config);
             if let Err(warning) = super::dump::write_dump(url, &schemas, &config.migrations.dump_path).await {
                 tracing::warn!("schema dump skipped: {warning}");
@@ -379,8 +386,9 @@ impl Migrator {
         }
     }
 
+    /// A connection to the migrator's URL: `migrations.database_url`, else `database_url`.
     pub(super) async fn connect(&self) -> Result<Client, Error> {
-        let url = self.tenantry.config().database_url.as_deref().ok_or(Error::MissingDatabaseUrl)?;
+        let url = self.tenantry.config().migrations_database_url().ok_or(Error::MissingDatabaseUrl)?;
         self.connect_raw().await.map_err(|source| Error::Connect { url: mask_password(url), source })
     }
 
@@ -392,7 +400,7 @@ impl Migrator {
     /// never waits for one). Its session search path is empty, so a statement that somehow ran
     /// outside tenantry's `SET LOCAL` could not create anything in the default schema.
     pub(super) async fn connect_raw(&self) -> Result<Client, tokio_postgres::Error> {
-        let url = self.tenantry.config().database_url.as_deref().unwrap_or_default();
+        let url = self.tenantry.config().migrations_database_url().unwrap_or_default();
         let mut pg_config: tokio_postgres::Config = url.parse()?;
         pg_config.application_name("tenantry migrate");
         let (client, connection) = pg_config.connect(NoTls).await?;

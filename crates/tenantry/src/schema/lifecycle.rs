@@ -1,6 +1,7 @@
 //! Create, drop, rename and look up tenant schemas on one connection.
 
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::statements;
@@ -117,10 +118,16 @@ async fn wait_until_unused(
 
 /// Whether the tenant's schema exists (one catalog lookup).
 pub(crate) async fn schema_exists(client: &Client, tenant: &TenantName) -> Result<bool, Error> {
-    let row = client
-        .query_one(statements::SCHEMA_EXISTS, &[&tenant.schema()])
+    // One round trip, unnamed: safe outside a transaction behind PgBouncer (see `source.rs`).
+    let rows = client
+        .query_typed(statements::SCHEMA_EXISTS, &[(&tenant.schema(), Type::TEXT)])
         .await
         .map_err(|err| Error::database("looking up tenant schema", Some(tenant.as_str()), err))?;
+    let row = rows.first().ok_or(Error::UnexpectedRowCount {
+        expected: "exactly one row",
+        actual: 0,
+        tenant: Some(tenant.to_string()),
+    })?;
     row.try_get(0).map_err(|err| Error::database("looking up tenant schema", Some(tenant.as_str()), err))
 }
 

@@ -92,8 +92,10 @@ pub(crate) async fn check_tenants(
     tenants: &[TenantName],
 ) -> Result<(), Error> {
     let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
+    // `query_typed`: an unnamed statement, safe outside a transaction behind PgBouncer
+    // (`crates/tenantry/src/schema/source.rs`).
     let rows = client
-        .query(statements::SCHEMA_FACTS, &[&schemas])
+        .query_typed(statements::SCHEMA_FACTS, &[(&schemas, tokio_postgres::types::Type::TEXT_ARRAY)])
         .await
         .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
     let mut facts = HashMap::with_capacity(rows.len());

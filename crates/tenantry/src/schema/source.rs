@@ -84,11 +84,16 @@ pub(crate) async fn list_tenants(
     let mut tenants = match source {
         TenantSource::Schemas => {
             // Never "every schema that is not a system one": a database also holds schemas of
-            // extensions and of other software (issue 10).
+            // extensions and of other software (issue 10). `query_typed`: one round trip with an
+            // unnamed statement, so it also works outside a transaction behind PgBouncer in
+            // transaction mode, where a statement prepared in one round trip can be run on
+            // another server connection in the next (crates/tenantry/tests/pooler.rs).
             let sql =
                 if has_affix(rules) { statements::LIST_CANDIDATE_SCHEMAS } else { statements::LIST_BOOKKEPT_SCHEMAS };
-            let rows =
-                client.query(sql, &[]).await.map_err(|err| Error::database("listing tenant schemas", None, err))?;
+            let rows = client
+                .query_typed(sql, &[])
+                .await
+                .map_err(|err| Error::database("listing tenant schemas", None, err))?;
             let mut tenants = Vec::with_capacity(rows.len());
             for row in rows {
                 let schema: &str =
@@ -106,7 +111,7 @@ pub(crate) async fn list_tenants(
         }
         TenantSource::Registry { schema, table } => {
             let rows = client
-                .query(&statements::list_registry(schema, table), &[])
+                .query_typed(&statements::list_registry(schema, table), &[])
                 .await
                 .map_err(|err| Error::database("listing tenants from the registry table", None, err))?;
             let names = rows
