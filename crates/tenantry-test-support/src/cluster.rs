@@ -9,6 +9,7 @@ use crate::layout::Layout;
 use crate::once::get_or_start;
 use crate::pgbouncer::PgBouncer;
 use crate::server::{self, Durability};
+use crate::tls::{self, ServerTls};
 use crate::watchdog;
 
 /// One throwaway PostgreSQL cluster per test binary.
@@ -43,7 +44,7 @@ impl Cluster {
     /// start, every later call panics at once with the same message.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
-        get_or_start(&SHARED, "the test cluster", || Cluster::start(Durability::Off))
+        get_or_start(&SHARED, "the test cluster", || Cluster::start(Durability::Off, None))
     }
 
     /// A second throwaway cluster of this binary, with production durability: `fsync`,
@@ -56,15 +57,31 @@ impl Cluster {
     /// As [`shared`](Self::shared).
     pub fn durable() -> &'static Cluster {
         static DURABLE: OnceLock<Result<Cluster, String>> = OnceLock::new();
-        get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On))
+        get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On, None))
     }
 
-    fn start(durability: Durability) -> Self {
+    /// A new throwaway cluster of this binary with TLS on (`ssl = on`, the certificate, key and
+    /// client CA of `tls`, its `pg_hba.conf` lines first), listening as [`shared`](Self::shared)
+    /// does. Each call starts another cluster (about a second): keep the one you need in a
+    /// `OnceLock`. Stopped and removed by the watchdog after the test binary exits.
+    ///
+    /// # Panics
+    ///
+    /// As [`shared`](Self::shared), and when the server refuses the certificate or key (the
+    /// server log, quoted in the message, says why).
+    pub fn start_tls(tls: &ServerTls) -> &'static Cluster {
+        Box::leak(Box::new(Cluster::start(Durability::Off, Some(tls))))
+    }
+
+    fn start(durability: Durability, tls: Option<&ServerTls>) -> Self {
         let bin_dir = postgres_bin_dir();
         let layout = Layout::create();
         // Before anything else can fail: the watchdog also removes a half-made cluster.
         watchdog::spawn(&layout, &bin_dir.join("pg_ctl"));
         server::init(&layout, &bin_dir);
+        if let Some(tls) = tls {
+            tls::configure(&layout, tls);
+        }
         let port = server::start(&layout, &bin_dir, durability);
         Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new() }
     }

@@ -13,6 +13,8 @@
 //!   It is dropped with the [`TestDatabase`] value, or kept if the test panics.
 //! - [`Cluster::pgbouncer`] starts PgBouncer (transaction pooling) in front of the cluster;
 //!   [`TestDatabase::pgbouncer_url`] reaches a test database through it.
+//! - [`Cluster::start_tls`] starts another cluster with `ssl = on` and the certificates and
+//!   `pg_hba.conf` lines of a [`ServerTls`].
 //! - After the test binary exits, a watchdog process stops PgBouncer and the server and removes
 //!   the temporary directory, unless a test failed while holding a [`TestDatabase`]: then the
 //!   directory (with a `KEEP` file listing the kept databases) stays for inspection, and the
@@ -69,11 +71,13 @@ mod pgbouncer;
 mod process;
 mod server;
 mod sql;
+mod tls;
 mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
 pub use pgbouncer::PgBouncer;
+pub use tls::ServerTls;
 
 /// A fresh, empty database for one test in this test binary's cluster:
 /// `Cluster::shared().database(label)`. See [`Cluster::database`].

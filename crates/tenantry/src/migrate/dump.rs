@@ -5,9 +5,16 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-/// Writes `pg_dump --schema-only` of `schemas` to `path`. Failures come back as a message: a
-/// dump that cannot be written is a warning, not a failed run.
-pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path) -> Result<(), String> {
+/// Writes `pg_dump --schema-only` of `schemas` to `path`, with `env` (libpq's TLS variables,
+/// [`ConnectionSettings::libpq_tls_env`](crate::connect::ConnectionSettings::libpq_tls_env))
+/// so it connects as tenantry does. Failures come back as a message: a dump that cannot be
+/// written is a warning, not a failed run.
+pub(crate) async fn write_dump(
+    database_url: &str,
+    env: &[(&'static str, String)],
+    schemas: &[&str],
+    path: &Path,
+) -> Result<(), String> {
     let pg_dump = find_pg_dump().ok_or_else(|| {
         "pg_dump not found on PATH or in /usr/lib/postgresql/*/bin; install the PostgreSQL client \
          (apt-get install postgresql-client) or set migrations.dump = false"
@@ -15,6 +22,9 @@ pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path
     })?;
     let mut command = Command::new(&pg_dump);
     command.args(["--schema-only", "--no-owner", "--no-privileges", "--dbname", database_url]);
+    // The resolved TLS settings: the URL may not hold them (they may come from tenantry's
+    // own defaults or an environment given to the library rather than the process).
+    command.envs(env.iter().map(|(name, value)| (*name, value.as_str())));
     for schema in schemas {
         // pg_dump's -n takes a pattern; quoting makes it match exactly this name.
         command.arg(format!("--schema={}", crate::sql::quote_ident(schema)));
@@ -44,7 +54,8 @@ impl super::migrator::Migrator {
             schemas.push(config.migrations.template_schema.as_str());
         }
         let url = config.database_url.as_deref().unwrap_or_default();
-        write_dump(url, &schemas, &path)
+        let env = self.tenantry().connection_settings().libpq_tls_env();
+        write_dump(url, &env, &schemas, &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;
         Ok(path)
