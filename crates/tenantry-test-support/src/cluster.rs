@@ -8,8 +8,10 @@ use crate::binaries::postgres_bin_dir;
 use crate::layout::Layout;
 use crate::once::get_or_start;
 use crate::pgbouncer::PgBouncer;
+use crate::pki::{self, ClientPki};
 use crate::server::{self, Durability};
-use crate::tls::{self, ServerTls};
+use crate::sql::execute_blocking;
+use crate::tls;
 use crate::watchdog;
 
 /// One throwaway PostgreSQL cluster per test binary.
@@ -26,6 +28,7 @@ pub struct Cluster {
     durability: Durability,
     port: u16,
     pgbouncer: OnceLock<Result<PgBouncer, String>>,
+    pki: Option<ClientPki>,
 }
 
 impl Cluster {
@@ -60,30 +63,55 @@ impl Cluster {
         get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On, None))
     }
 
-    /// A new throwaway cluster of this binary with TLS on (`ssl = on`, the certificate, key and
-    /// client CA of `tls`, its `pg_hba.conf` lines first), listening as [`shared`](Self::shared)
-    /// does. Each call starts another cluster (about a second): keep the one you need in a
-    /// `OnceLock`. Stopped and removed by the watchdog after the test binary exits.
+    /// A third throwaway cluster of this binary, with TLS: `ssl = on`, a certificate for
+    /// `localhost` signed by a test CA (made with rcgen), that CA as `ssl_ca_file`, and
+    /// `pg_hba.conf` lines that make [`CERT_USER`](crate::CERT_USER) present a client
+    /// certificate and [`TLS_ONLY_USER`](crate::TLS_ONLY_USER) use TLS (both superusers).
+    /// [`client_pki`](Self::client_pki) has the files a client needs. Started on first use.
     ///
     /// # Panics
     ///
-    /// As [`shared`](Self::shared), and when the server refuses the certificate or key (the
-    /// server log, quoted in the message, says why).
-    pub fn start_tls(tls: &ServerTls) -> &'static Cluster {
-        Box::leak(Box::new(Cluster::start(Durability::Off, Some(tls))))
+    /// As [`shared`](Self::shared).
+    pub fn tls() -> &'static Cluster {
+        static TLS: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&TLS, "the TLS test cluster", || Cluster::start(Durability::Off, Some(false)))
     }
 
-    fn start(durability: Durability, tls: Option<&ServerTls>) -> Self {
+    /// As [`tls`](Self::tls), but the server's certificate is self-signed.
+    ///
+    /// # Panics
+    ///
+    /// As [`shared`](Self::shared).
+    pub fn tls_self_signed() -> &'static Cluster {
+        static SELF_SIGNED: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&SELF_SIGNED, "the self-signed TLS test cluster", || Cluster::start(Durability::Off, Some(true)))
+    }
+
+    /// The CA, a wrong CA and a client certificate and key, as files, for a cluster started
+    /// by [`tls`](Self::tls) or [`tls_self_signed`](Self::tls_self_signed).
+    pub fn client_pki(&self) -> Option<&ClientPki> {
+        self.pki.as_ref()
+    }
+
+    /// `self_signed`: `None` for no TLS, else whether the server's certificate signs itself.
+    fn start(durability: Durability, self_signed: Option<bool>) -> Self {
         let bin_dir = postgres_bin_dir();
         let layout = Layout::create();
         // Before anything else can fail: the watchdog also removes a half-made cluster.
         watchdog::spawn(&layout, &bin_dir.join("pg_ctl"));
         server::init(&layout, &bin_dir);
-        if let Some(tls) = tls {
-            tls::configure(&layout, tls);
-        }
+        let pki = self_signed.map(|self_signed| {
+            let pki = pki::generate(self_signed);
+            tls::configure(&layout, &pki);
+            ClientPki::write(&pki, &layout.root.join("client-pki"))
+        });
         let port = server::start(&layout, &bin_dir, durability);
-        Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new() }
+        if pki.is_some() {
+            let conninfo = crate::address::socket_conninfo(&layout.socket, port, "postgres");
+            execute_blocking(conninfo, tls::roles_sql())
+                .unwrap_or_else(|err| panic!("could not create the TLS test roles: {err}"));
+        }
+        Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new(), pki }
     }
 
     /// Whether this cluster waits for the disk on commit (`fsync` and `synchronous_commit`):

@@ -13,8 +13,9 @@
 //!   It is dropped with the [`TestDatabase`] value, or kept if the test panics.
 //! - [`Cluster::pgbouncer`] starts PgBouncer (transaction pooling) in front of the cluster;
 //!   [`TestDatabase::pgbouncer_url`] reaches a test database through it.
-//! - [`Cluster::start_tls`] starts another cluster with `ssl = on` and the certificates and
-//!   `pg_hba.conf` lines of a [`ServerTls`].
+//! - [`Cluster::tls`] (and [`Cluster::tls_self_signed`]) start another cluster with `ssl = on`,
+//!   a certificate chain made with rcgen and `pg_hba.conf` lines demanding TLS or a client
+//!   certificate; [`Cluster::client_pki`] has the client's files.
 //! - After the test binary exits, a watchdog process stops PgBouncer and the server and removes
 //!   the temporary directory, unless a test failed while holding a [`TestDatabase`]: then the
 //!   directory (with a `KEEP` file listing the kept databases) stays for inspection, and the
@@ -68,6 +69,7 @@ mod database;
 mod layout;
 mod once;
 mod pgbouncer;
+mod pki;
 mod process;
 mod server;
 mod sql;
@@ -77,7 +79,8 @@ mod watchdog;
 pub use cluster::Cluster;
 pub use database::TestDatabase;
 pub use pgbouncer::PgBouncer;
-pub use tls::ServerTls;
+pub use pki::{ClientPki, CERT_USER};
+pub use tls::TLS_ONLY_USER;
 
 /// A fresh, empty database for one test in this test binary's cluster:
 /// `Cluster::shared().database(label)`. See [`Cluster::database`].

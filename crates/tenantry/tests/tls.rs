@@ -1,142 +1,17 @@
-//! TLS and libpq's sslmode against real servers: a cluster with `ssl = on` and a certificate
-//! chain made here with rcgen (a CA, a server certificate for `localhost`, a client certificate),
-//! a second one with a self-signed certificate, and the plain test cluster.
+//! TLS and libpq's sslmode against real servers: the harness's cluster with `ssl = on` and a
+//! certificate chain made with rcgen (a CA, a server certificate for `localhost`, a client
+//! certificate), one with a self-signed certificate, and the plain test cluster.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use tenantry::{Config, Tenantry};
-use tenantry_test_support::{Cluster, ServerTls, TestDatabase};
+use tenantry_test_support::{ClientPki, Cluster, TestDatabase, CERT_USER, TLS_ONLY_USER};
 
-/// The certificates of this test binary, made once, in memory.
-struct Pki {
-    server_cert_pem: String,
-    server_key_pem: String,
-    ca_pem: String,
-    other_ca_pem: String,
-    client_cert_pem: String,
-    client_key_pem: String,
-}
-
-/// The PEM files the client reads, in the TLS cluster's directory (removed with it).
-struct Files {
-    /// The CA that signed the server's and the client's certificates.
-    ca: PathBuf,
-    /// A CA that signed nothing.
-    other_ca: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn pki() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let (ca, ca_key) = make_ca("tenantry test CA");
-        let (other_ca, _) = make_ca("some other CA");
-        let server_key = KeyPair::generate().expect("a key");
-        let server = CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("server params")
-            .signed_by(&server_key, &ca, &ca_key)
-            .expect("signs the server's certificate");
-        let client_key = KeyPair::generate().expect("a key");
-        let mut client_params = CertificateParams::new(Vec::new()).expect("client params");
-        // `cert` authentication maps the certificate's CN to the user.
-        client_params.distinguished_name.push(DnType::CommonName, "cert_user");
-        let client = client_params.signed_by(&client_key, &ca, &ca_key).expect("signs the client's certificate");
-        Pki {
-            server_cert_pem: server.pem(),
-            server_key_pem: server_key.serialize_pem(),
-            ca_pem: ca.pem(),
-            other_ca_pem: other_ca.pem(),
-            client_cert_pem: client.pem(),
-            client_key_pem: client_key.serialize_pem(),
-        }
-    })
-}
-
-fn files() -> &'static Files {
-    static FILES: OnceLock<Files> = OnceLock::new();
-    FILES.get_or_init(|| {
-        let cluster_dir = tls_cluster().data_dir().parent().expect("the cluster's directory");
-        let dir = cluster_dir.join("client-pki");
-        std::fs::create_dir_all(&dir).expect("creates the client's PKI directory");
-        let pki = pki();
-        Files {
-            ca: write(&dir, "ca.crt", &pki.ca_pem),
-            other_ca: write(&dir, "other-ca.crt", &pki.other_ca_pem),
-            client_cert: write(&dir, "client.crt", &pki.client_cert_pem),
-            client_key: write(&dir, "client.key", &pki.client_key_pem),
-        }
-    })
-}
-
-fn make_ca(name: &str) -> (rcgen::Certificate, KeyPair) {
-    let key = KeyPair::generate().expect("a key");
-    let mut params = CertificateParams::new(Vec::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    (params.self_signed(&key).expect("self-signs the CA"), key)
-}
-
-/// Writes a PEM file readable by its owner only (libpq and tenantry refuse a key others can read).
-fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, pem).expect("writes a PEM file");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 0600");
-    path
-}
-
-/// The cluster with `ssl = on`, its certificate for `localhost` signed by the test CA; the user
-/// `cert_user` must present a client certificate, `tls_only` must use TLS.
-fn tls_cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<&'static Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let pki = pki();
-        let cluster = Cluster::start_tls(&ServerTls {
-            cert_pem: pki.server_cert_pem.clone(),
-            key_pem: pki.server_key_pem.clone(),
-            client_ca_pem: Some(pki.ca_pem.clone()),
-            hba_lines: vec![
-                "hostssl all cert_user 127.0.0.1/32 cert".to_owned(),
-                "hostnossl all tls_only 127.0.0.1/32 reject".to_owned(),
-            ],
-        });
-        create_roles(cluster);
-        cluster
-    })
-}
-
-/// A cluster whose certificate signs itself.
-fn self_signed_cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<&'static Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let key = KeyPair::generate().expect("a key");
-        let cert = CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("self-signs");
-        Cluster::start_tls(&ServerTls { cert_pem: cert.pem(), key_pem: key.serialize_pem(), ..ServerTls::default() })
-    })
-}
-
-fn create_roles(cluster: &'static Cluster) {
-    let conninfo = cluster.socket_conninfo("postgres");
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        runtime.block_on(async {
-            let client = common::raw_client(&conninfo).await;
-            client
-                .batch_execute("CREATE ROLE cert_user LOGIN SUPERUSER; CREATE ROLE tls_only LOGIN SUPERUSER;")
-                .await
-                .expect("creates the roles");
-        });
-    })
-    .join()
-    .expect("the role-creating thread");
+/// The client's files of the TLS cluster.
+fn files() -> &'static ClientPki {
+    Cluster::tls().client_pki().expect("the TLS cluster has a PKI")
 }
 
 /// `postgresql://{user}@{host}:{port}/{db}?{params}`.
@@ -171,7 +46,7 @@ fn ca_param(path: &Path) -> String {
 
 #[tokio::test]
 async fn verify_full_connects_with_the_right_ca_and_host_name() {
-    let db = tls_cluster().database("verify_full").await;
+    let db = Cluster::tls().database("verify_full").await;
     let params = format!("sslmode=verify-full&{}", ca_param(&files().ca));
     let tenantry = connect(url(&db, "postgres", "localhost", &params)).await.expect("connects over verify-full");
     assert_eq!(session(&tenantry).await, (true, "postgres".to_owned(), "tenantry".to_owned()));
@@ -179,7 +54,7 @@ async fn verify_full_connects_with_the_right_ca_and_host_name() {
 
 #[tokio::test]
 async fn verify_ca_checks_the_chain_but_not_the_host_name() {
-    let db = tls_cluster().database("verify_ca").await;
+    let db = Cluster::tls().database("verify_ca").await;
     let params = format!("sslmode=verify-ca&{}", ca_param(&files().ca));
     let tenantry = connect(url(&db, "postgres", "127.0.0.1", &params)).await.expect("connects over verify-ca");
     assert!(session(&tenantry).await.0);
@@ -187,7 +62,7 @@ async fn verify_ca_checks_the_chain_but_not_the_host_name() {
 
 #[tokio::test]
 async fn a_wrong_ca_is_named_with_the_setting_to_change() {
-    let db = tls_cluster().database("wrong_ca").await;
+    let db = Cluster::tls().database("wrong_ca").await;
     let params = format!("sslmode=verify-full&{}", ca_param(&files().other_ca));
     let err = connect(url(&db, "postgres", "localhost", &params)).await.expect_err("the CA signed nothing");
     let message = err.to_string();
@@ -198,7 +73,7 @@ async fn a_wrong_ca_is_named_with_the_setting_to_change() {
 
 #[tokio::test]
 async fn a_wrong_host_name_names_both_names() {
-    let db = tls_cluster().database("wrong_host").await;
+    let db = Cluster::tls().database("wrong_host").await;
     let params = format!("sslmode=verify-full&{}", ca_param(&files().ca));
     let err = connect(url(&db, "postgres", "127.0.0.1", &params)).await.expect_err("the certificate is for localhost");
     let message = err.to_string();
@@ -219,7 +94,7 @@ async fn verify_full_against_a_server_without_tls_says_so() {
 
 #[tokio::test]
 async fn require_encrypts_against_a_self_signed_server() {
-    let db = self_signed_cluster().database("require").await;
+    let db = Cluster::tls_self_signed().database("require").await;
     let tenantry = connect(url(&db, "postgres", "127.0.0.1", "sslmode=require")).await.expect("require connects");
     assert!(session(&tenantry).await.0);
     // The same certificate is no CA of its own for verify-full's purposes: it is not the
@@ -231,18 +106,18 @@ async fn require_encrypts_against_a_self_signed_server() {
 #[tokio::test]
 async fn a_client_certificate_is_accepted_where_pg_hba_demands_cert() {
     let files = files();
-    let db = tls_cluster().database("client_cert").await;
+    let db = Cluster::tls().database("client_cert").await;
     let params = format!(
         "sslmode=verify-full&{}&sslcert={}&sslkey={}",
         ca_param(&files.ca),
         files.client_cert.display(),
         files.client_key.display()
     );
-    let tenantry = connect(url(&db, "cert_user", "localhost", &params)).await.expect("the certificate is accepted");
-    assert_eq!(session(&tenantry).await.1, "cert_user");
+    let tenantry = connect(url(&db, CERT_USER, "localhost", &params)).await.expect("the certificate is accepted");
+    assert_eq!(session(&tenantry).await.1, CERT_USER);
     // Without the certificate the server refuses.
     let params = format!("sslmode=verify-full&{}", ca_param(&files.ca));
-    let err = connect(url(&db, "cert_user", "localhost", &params)).await.expect_err("no certificate");
+    let err = connect(url(&db, CERT_USER, "localhost", &params)).await.expect_err("no certificate");
     assert!(err.to_string().contains("certificate"), "{err}");
 }
 
@@ -252,25 +127,25 @@ async fn prefer_connects_plain_to_a_server_without_tls() {
     // No sslmode: prefer, libpq's default.
     let tenantry = connect(db.url()).await.expect("connects plain");
     assert!(!session(&tenantry).await.0);
-    let db = tls_cluster().database("prefer_tls").await;
+    let db = Cluster::tls().database("prefer_tls").await;
     let tenantry = connect(url(&db, "postgres", "127.0.0.1", "")).await.expect("connects");
     assert!(session(&tenantry).await.0, "prefer uses TLS when the server offers it");
 }
 
 #[tokio::test]
 async fn allow_falls_back_to_tls_where_the_server_demands_it() {
-    let db = tls_cluster().database("allow").await;
-    let tenantry = connect(url(&db, "tls_only", "127.0.0.1", "sslmode=allow")).await.expect("allow connects");
+    let db = Cluster::tls().database("allow").await;
+    let tenantry = connect(url(&db, TLS_ONLY_USER, "127.0.0.1", "sslmode=allow")).await.expect("allow connects");
     assert_eq!(&session(&tenantry).await.0, &true);
     let tenantry = connect(url(&db, "postgres", "127.0.0.1", "sslmode=allow")).await.expect("allow connects");
     assert!(!session(&tenantry).await.0, "allow tries plain first");
-    assert!(connect(url(&db, "tls_only", "127.0.0.1", "sslmode=disable")).await.is_err());
+    assert!(connect(url(&db, TLS_ONLY_USER, "127.0.0.1", "sslmode=disable")).await.is_err());
 }
 
 #[cfg(feature = "sqlx")]
 #[tokio::test]
 async fn the_sqlx_adapter_connects_with_the_same_tls_settings() {
-    let db = tls_cluster().database("sqlx_verify_full").await;
+    let db = Cluster::tls().database("sqlx_verify_full").await;
     let params = format!("sslmode=verify-full&{}", ca_param(&files().ca));
     let tenantry = connect(url(&db, "postgres", "localhost", &params)).await.expect("connects");
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -293,4 +168,57 @@ async fn the_sqlx_adapter_connects_with_the_same_tls_settings() {
         .connect_with(tenantry::sqlx::pg_connect_options(&settings))
         .await;
     assert!(refused.is_err(), "sqlx must check the CA");
+}
+
+/// A migrations directory whose one tenant migration records the session it ran in.
+fn recording_migrations() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared/");
+    std::fs::create_dir_all(dir.path().join("tenant")).expect("tenant/");
+    std::fs::write(
+        dir.path().join("tenant/1_seen.sql"),
+        "CREATE TABLE seen AS SELECT current_setting('application_name') AS name, ssl \
+         FROM pg_stat_ssl WHERE pid = pg_backend_pid();\n",
+    )
+    .expect("writes the migration");
+    dir
+}
+
+/// The migrator's coordinator and workers, status and `pg_dump`, over verify-full.
+async fn migrate_over_verify_full(label: &str, extra: &str) -> (bool, String) {
+    let db = Cluster::tls().database(label).await;
+    let migrations = recording_migrations();
+    let params = format!("sslmode=verify-full&{}{extra}", ca_param(&files().ca));
+    let mut config = Config::default();
+    config.database_url = Some(url(&db, "postgres", "localhost", &params));
+    config.migrations.directory = migrations.path().to_owned();
+    config.migrations.dump = true;
+    config.migrations.dump_path = migrations.path().join("schema.sql");
+    let tenantry = Tenantry::connect(config).await.expect("connects over verify-full");
+    let acme = tenantry.tenant("acme").expect("a valid name");
+    tenantry.create(&acme).await.expect("creates a tenant");
+    let migrator = tenantry::migrate::Migrator::load(&tenantry).expect("loads the migrations");
+    let report = migrator.run(&tenantry::migrate::RunOptions::default()).await.expect("migrates");
+    assert!(report.is_success(), "{report:?}");
+    assert!(report.warnings.is_empty(), "the dump over TLS failed: {:?}", report.warnings);
+    let status = migrator.status(&tenantry::migrate::Selection::All, true).await.expect("status");
+    assert!(status.is_current(), "{status:?}");
+    let dump = migrator.dump(Some(&migrations.path().join("again.sql"))).await.expect("pg_dump over verify-full");
+    assert!(std::fs::read_to_string(dump).expect("reads the dump").contains("PostgreSQL database dump"));
+    let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+    let row = tx.query_one("SELECT ssl, name FROM seen", &[]).await.expect("reads what the migration saw");
+    tx.commit().await.expect("commits");
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn the_migrator_status_and_dump_run_over_verify_full_as_tenantry_migrate() {
+    let seen = migrate_over_verify_full("migrate_tls", "").await;
+    assert_eq!(seen, (true, "tenantry-migrate".to_owned()));
+}
+
+#[tokio::test]
+async fn an_application_name_the_user_chose_wins() {
+    let seen = migrate_over_verify_full("migrate_app_name", "&application_name=billing").await;
+    assert_eq!(seen, (true, "billing".to_owned()));
 }

@@ -4,8 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tenantry::connect::ConnectionSettings;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
 
 use super::error::EmbeddedError;
 
@@ -45,12 +45,18 @@ pub(crate) fn wait_for_tcp(port: u16, within: Duration, log: &Path) -> Result<()
 /// thread of its own with a current-thread runtime (`block_on` on a runtime thread panics).
 pub(crate) fn ensure_database(port: u16, log: &Path) -> Result<(), EmbeddedError> {
     let log: PathBuf = log.to_path_buf();
+    // Through tenantry's one way to connect, but with fixed settings: the user's PG* variables
+    // are for their own server, never for the embedded one (which has no TLS).
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=10 sslmode=disable");
+    let settings = ConnectionSettings::from_url_with_env(&conninfo, |_| None)
+        .map_err(|source| EmbeddedError::Settings { source })?;
     let worker = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| EmbeddedError::Runtime { source })?;
-        runtime.block_on(create_if_missing(port)).map_err(|source| EmbeddedError::Database {
+        runtime.block_on(create_if_missing(settings)).map_err(|source| EmbeddedError::Database {
             database: DATABASE,
             port,
             log,
@@ -60,9 +66,8 @@ pub(crate) fn ensure_database(port: u16, log: &Path) -> Result<(), EmbeddedError
     worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-async fn create_if_missing(port: u16) -> Result<(), tokio_postgres::Error> {
-    let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=10");
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls).await?;
+async fn create_if_missing(settings: ConnectionSettings) -> Result<(), tokio_postgres::Error> {
+    let (client, connection) = settings.connect().await?;
     let driver = tokio::spawn(connection);
     let result = async {
         let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DATABASE]).await?.is_some();

@@ -85,6 +85,7 @@ impl ConnectionSettings {
     }
 
     /// The resolved TLS files, for the sqlx adapter.
+    #[cfg(feature = "sqlx")]
     pub(crate) fn tls_files(&self) -> &TlsFiles {
         &self.tls
     }
