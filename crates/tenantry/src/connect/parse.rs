@@ -135,8 +135,14 @@ fn parse_key_values(input: &str) -> Result<Vec<(String, String)>, SettingsError>
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
+            // Never the word itself: it may be the rest of an unquoted password.
+            let after =
+                pairs.last().map_or_else(String::new, |(key, _): &(String, String)| format!(" after `{key}=…`"));
             return Err(SettingsError::Syntax {
-                problem: format!("`{key}` is not followed by `=` in the connection string; write `key=value`"),
+                problem: format!(
+                    "a word{after} in the connection string is not a `key=value` pair; quote values \
+                     holding spaces: key='a value'"
+                ),
             });
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -240,6 +246,8 @@ mod tests {
             ])
         );
         assert!(parse("host").is_err());
+        let err = parse("user=app password=two words").expect_err("unquoted space").to_string();
+        assert!(err.contains("after `password=…`") && !err.contains("words"), "{err}");
         assert!(parse("password='open").expect_err("unterminated").to_string().contains("closing"));
     }
 
