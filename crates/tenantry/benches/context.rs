@@ -18,19 +18,20 @@ const ITERATIONS: usize = 2000;
 const ROUNDS: usize = 7;
 const LOOKUP: &str = "SELECT name FROM items WHERE id = $1";
 
-const SCENARIOS: [(&str, &str); 12] = [
+const SCENARIOS: [(&str, &str); 13] = [
     ("plain tokio-postgres: autocommit query (schema-qualified)", "1"),
     ("plain tokio-postgres: BEGIN / query / COMMIT", "3"),
     ("plain tokio-postgres: BEGIN; SET LOCAL search_path / query / COMMIT", "3"),
     ("plain tokio-postgres: BEGIN; SET LOCAL; schema assertion / query / COMMIT", "3"),
     ("plain tokio-postgres: DISCARD TEMP; BEGIN; SET LOCAL … pg_temp / query / COMMIT", "3"),
-    ("plain tokio-postgres: tenantry's guarded BEGIN (existence lock, path set if present) / query / COMMIT", "3"),
+    ("plain tokio-postgres: the advisory guard's BEGIN (existence lock, path set if present) / query / COMMIT", "3"),
     ("tenantry: transaction_in(tenant), tenants alternating", "3"),
     ("tenantry: scope(tenant) + transaction(), tenants alternating", "3"),
     ("tenantry with a shared schema: transaction_in(tenant), tenants alternating", "3"),
     ("tenantry: session_in(tenant), same tenant every borrow", "3"),
     ("tenantry: session_in(tenant), tenants alternating", "3"),
     ("tenantry with a shared schema: session_in(tenant), tenants alternating", "3"),
+    ("plain tokio-postgres: the anchor guard's BEGIN (LOCK TABLE … tenantry_migrations) / query / COMMIT", "3"),
 ];
 
 struct Fixture {
@@ -45,6 +46,7 @@ struct Fixture {
     begin_set_assert: Vec<String>,
     begin_discard: Vec<String>,
     begin_guarded: Vec<String>,
+    begin_anchored: Vec<String>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -65,6 +67,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g",
         )
         .await?;
+        // The bookkeeping table every tenant the migrator made has: the guard's anchor.
+        tx.batch_execute(&tenantry::migrate::bookkeeping::create_table_sql(tenant.schema())).await?;
         tx.commit().await?;
         tenants.push(tenant);
     }
@@ -84,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut begin_set_assert = Vec::new();
     let mut begin_discard = Vec::new();
     let mut begin_guarded = Vec::new();
+    let mut begin_anchored = Vec::new();
     for tenant in &tenants {
         let schema = tenantry::sql::quote_ident(tenant.schema());
         qualified.push(raw.prepare(&format!("SELECT name FROM {schema}.items WHERE id = $1")).await?);
@@ -94,12 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ));
         begin_discard.push(format!("DISCARD TEMP; BEGIN; SET LOCAL search_path TO {schema}, pg_temp"));
         let path = format!("{schema}, \"shared\", pg_temp");
-        begin_guarded.push(tenantry::schema::statements::begin_with_search_path(
-            &path,
-            Some(tenant.schema()),
-            tenantry::schema::statements::MissingSchema::Counted,
-            tenantry::schema::statements::Prelude { deallocate_all: false, discard_temp: true },
-        ));
+        use tenantry::schema::statements::{begin_with_search_path, Guard, MissingSchema, Prelude};
+        let prelude = Prelude { deallocate_all: false, discard_temp: true };
+        let advisory = Guard::Advisory(tenant.schema(), MissingSchema::Counted);
+        begin_guarded.push(begin_with_search_path(&path, Some(advisory), prelude));
+        begin_anchored.push(begin_with_search_path(&path, Some(Guard::Anchor(tenant.schema())), prelude));
     }
     let fixture = Fixture {
         tenantry,
@@ -111,6 +115,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         begin_set_assert,
         begin_discard,
         begin_guarded,
+        begin_anchored,
     };
 
     let mut samples = vec![Vec::with_capacity(ROUNDS); SCENARIOS.len()];
@@ -152,13 +157,14 @@ async fn borrow(f: &Fixture, scenario: usize, i: usize) -> Result<(), Error> {
     let k = i % TENANTS;
     match scenario {
         0 => f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map(drop).map_err(pg),
-        1..=5 => {
+        1..=5 | 12 => {
             let begin = match scenario {
                 1 => "BEGIN",
                 2 => &f.begin_set[k],
                 3 => &f.begin_set_assert[k],
                 4 => &f.begin_discard[k],
-                _ => &f.begin_guarded[k],
+                5 => &f.begin_guarded[k],
+                _ => &f.begin_anchored[k],
             };
             f.raw.batch_execute(begin).await.map_err(pg)?;
             f.raw.query_one(&f.qualified[k], &[&1_i32]).await.map_err(pg)?;

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench -p tenantry --bench no_transaction
 //! TENANTRY_BENCH_TENANTS=20 TENANTRY_BENCH_ROUNDS=5 TENANTRY_BENCH_ROWS=2000 \
-//!   TENANTRY_BENCH_SCENARIOS=all,data,create cargo bench -p tenantry --bench no_transaction
+//!   TENANTRY_BENCH_SCENARIOS=all,data,create,long,long-clone cargo bench -p tenantry --bench no_transaction
 //! ```
 //!
 //! The history is the workload (tests/fixtures/workload, 10 migrations) followed by three
@@ -17,6 +17,11 @@
 //! - `migrate` 10 → 15 of N tenants holding data (ROWS customers, 5 × ROWS orders each): the
 //!   deploy that adds the indexes to a live fleet;
 //! - `create_many` of N tenants by migrations (no clone).
+//!
+//! Two more scenarios (`long`, `long-clone`) create N tenants from a long generated history
+//! ([`long_history_dir`]: 300 migrations of tables, columns, indexes, trigger functions, views,
+//! checks, and 7 no-transaction expression index builds), by migrations and by clone of the
+//! migrated template.
 //!
 //! The table says, for every round, how many tenants succeeded and how many indexes were left
 //! invalid.
@@ -63,6 +68,41 @@ fn migrations_dir() -> tempfile::TempDir {
     dir
 }
 
+/// Versions in [`long_history_dir`].
+const LONG_HISTORY: usize = 300;
+
+/// A history as long as a real project's (issue 9: 285 migrations, 7 of them concurrent index
+/// builds): in every five migrations a table, an added column with an index, a trigger
+/// function with its trigger, a view and a check constraint; every 40th migration builds an
+/// expression index concurrently, outside a transaction, instead of the check.
+fn long_history_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = dir.path().join("tenant");
+    std::fs::create_dir_all(&tenant).expect("mkdir");
+    for i in 1..=LONG_HISTORY {
+        let sql = match i % 5 {
+            1 => format!(
+                "CREATE TABLE t{i} (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT '', \
+                 created_at timestamptz NOT NULL DEFAULT now())"
+            ),
+            2 => format!("ALTER TABLE t{t} ADD COLUMN amount numeric(12, 2) NOT NULL DEFAULT 0; CREATE INDEX t{t}_amount ON t{t} (amount)", t = i - 1),
+            3 => format!(
+                "CREATE FUNCTION f{i}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := lower(NEW.name); RETURN NEW; END $$; \
+                 CREATE TRIGGER trg{i} BEFORE INSERT ON t{t} FOR EACH ROW EXECUTE FUNCTION f{i}()",
+                t = i - 2
+            ),
+            4 => format!("CREATE VIEW v{i} AS SELECT id, name FROM t{t} WHERE amount > 0", t = i - 3),
+            _ if i % 40 == 0 => format!(
+                "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t{t}_lower_name ON t{t} (lower(name))",
+                t = i - 4
+            ),
+            _ => format!("ALTER TABLE t{t} ADD CONSTRAINT t{t}_name_length CHECK (length(name) < 200)", t = i - 4),
+        };
+        std::fs::write(tenant.join(format!("{i:04}_step{i}.sql")), sql).expect("write");
+    }
+    dir
+}
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -75,12 +115,17 @@ struct Run {
 }
 
 async fn fresh(label: &str, dir: &Path) -> (tenantry_test_support::TestDatabase, Migrator) {
+    fresh_with(label, dir, false).await
+}
+
+/// A fresh database and a migrator on `dir`, with the template schema when `template`.
+async fn fresh_with(label: &str, dir: &Path, template: bool) -> (tenantry_test_support::TestDatabase, Migrator) {
     let db = Cluster::shared().database(label).await;
     let mut config = Config::default();
     config.database_url = Some(db.url());
     config.migrations.directory = dir.to_owned();
     config.migrations.dump = false;
-    config.migrations.template = false;
+    config.migrations.template = template;
     let tenantry = Tenantry::connect(config).await.expect("connects");
     let migrator = Migrator::load(&tenantry).expect("loads");
     (db, migrator)
@@ -150,6 +195,29 @@ async fn create_many(dir: &Path, n: usize, jobs: usize, round: usize) -> Run {
     Run { elapsed, succeeded, invalid_indexes: invalid_indexes(&migrator).await }
 }
 
+/// `create_many` of `n` tenants from the long history: by clone of the template (migrated
+/// before the clock starts) or by migrations. A tenant counts as succeeded when it reached the
+/// last version, and, for `clone`, was cloned.
+async fn create_long(dir: &Path, n: usize, jobs: usize, round: usize, clone: bool) -> Run {
+    let label = format!("bench_notx_long_{}_{jobs}_{round}", if clone { "clone" } else { "migrations" });
+    let (_db, migrator) = fresh_with(&label, dir, clone).await;
+    if clone {
+        let report = migrator.run(&RunOptions::default()).await.expect("migrates the template");
+        assert!(report.is_success(), "{report}");
+    }
+    let tenants: Vec<_> = (0..n).map(|i| migrator.tenantry().tenant(&format!("l{i:03}")).expect("name")).collect();
+    let started = Instant::now();
+    let results = migrator.create_many(&tenants, &CreateOptions { clone, seed: false }, jobs).await;
+    let elapsed = started.elapsed();
+    let succeeded = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|report| report.versions.len() == LONG_HISTORY)
+        .filter(|report| !clone || matches!(report.method, tenantry::migrate::CreateMethod::Cloned))
+        .count();
+    Run { elapsed, succeeded, invalid_indexes: invalid_indexes(&migrator).await }
+}
+
 fn summary(runs: &[&Run]) -> (f64, f64, f64) {
     let mut times: Vec<f64> = runs.iter().map(|r| r.elapsed.as_secs_f64()).collect();
     times.sort_by(f64::total_cmp);
@@ -161,8 +229,10 @@ async fn main() {
     let n = env_number("TENANTRY_BENCH_TENANTS", 20);
     let rounds = env_number("TENANTRY_BENCH_ROUNDS", 5).max(1);
     let rows = env_number("TENANTRY_BENCH_ROWS", 2000).max(1);
-    let only = std::env::var("TENANTRY_BENCH_SCENARIOS").unwrap_or_else(|_| "all,data,create".to_owned());
+    let only =
+        std::env::var("TENANTRY_BENCH_SCENARIOS").unwrap_or_else(|_| "all,data,create,long,long-clone".to_owned());
     let dir = migrations_dir();
+    let long = long_history_dir();
     println!(
         "| scenario | tenants | jobs | seconds, median of {rounds} (min–max) | tenants succeeded (each round) | invalid indexes left |"
     );
@@ -171,6 +241,8 @@ async fn main() {
         ("all", "migrate 0 → 15, empty tenants"),
         ("data", "migrate 10 → 15, tenants with data"),
         ("create", "create by migrations"),
+        ("long", "create by migrations, 300-migration history"),
+        ("long-clone", "create by clone, 300-migration history"),
     ] {
         if !only.split(',').any(|s| s.trim() == key) {
             continue;
@@ -182,6 +254,8 @@ async fn main() {
                 let run = match key {
                     "all" => migrate_all(dir.path(), n, jobs, round).await,
                     "data" => migrate_with_data(dir.path(), n, rows, jobs, round).await,
+                    "long" => create_long(long.path(), n, jobs, round, false).await,
+                    "long-clone" => create_long(long.path(), n, jobs, round, true).await,
                     _ => create_many(dir.path(), n, jobs, round).await,
                 };
                 runs.push((jobs, run));

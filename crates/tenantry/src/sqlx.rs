@@ -142,23 +142,33 @@ impl Tenantry {
         // An sqlx pool's connections carry no tenantry state: any of them may hold another
         // tenant's temporary objects.
         let prelude = Prelude { deallocate_all: self.config().pool.behind_pgbouncer, discard_temp: true };
-        let begin = self.search_path(tenant).begin_sql(MissingSchema::Fails, prelude);
-        pool.begin_with(begin).await.map_err(|source| {
-            let missing = source
-                .as_database_error()
-                .and_then(sqlx::error::DatabaseError::code)
-                .is_some_and(|code| code == "3F000");
-            match (missing, tenant) {
-                (true, Some(tenant)) => {
-                    self.cache().remove(tenant);
-                    crate::schema::not_found(tenant)
+        let path = self.search_path(tenant);
+        let anchored = path.guarded_schema().is_some_and(|schema| self.anchors().usable(schema));
+        let begun = match pool.begin_with(path.begin_sql(anchored, MissingSchema::Fails, prelude)).await {
+            // The schema has no anchor (or this role may not read it): the message failed
+            // before `BEGIN`, so the connection went back to the pool clean
+            // (`crates/tenantry/src/context/anchors.rs`).
+            Err(source) if anchored && crate::context::anchor_refused(sqlstate(&source).as_deref()) => {
+                if let Some(schema) = path.guarded_schema() {
+                    self.anchors().refused(schema);
                 }
-                _ => Error::Sqlx {
-                    action: "beginning tenant transaction",
-                    tenant: tenant.map(ToString::to_string),
-                    source,
-                },
+                pool.begin_with(path.begin_sql(false, MissingSchema::Fails, prelude)).await
+            }
+            other => other,
+        };
+        begun.map_err(|source| match (sqlstate(&source).as_deref() == Some("3F000"), tenant) {
+            (true, Some(tenant)) => {
+                self.cache().remove(tenant);
+                crate::schema::not_found(tenant)
+            }
+            _ => {
+                Error::Sqlx { action: "beginning tenant transaction", tenant: tenant.map(ToString::to_string), source }
             }
         })
     }
+}
+
+/// The SQLSTATE of a database error.
+fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    error.as_database_error().and_then(sqlx::error::DatabaseError::code).map(|code| code.into_owned())
 }

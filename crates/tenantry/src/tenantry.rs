@@ -446,6 +446,13 @@ impl Tenantry {
         self.forget_if_missing(tenant, result)
     }
 
+    /// Which tenant schemas have no anchor for the transaction guard
+    /// (`crates/tenantry/src/context/anchors.rs`).
+    #[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
+    pub(crate) fn anchors(&self) -> &context::Anchors {
+        self.inner.pool.manager().anchors()
+    }
+
     /// Pool statistics: open connections, idle ones, tasks waiting.
     pub fn pool_status(&self) -> deadpool::Status {
         self.inner.pool.status()

@@ -13,12 +13,7 @@ use tenantry_test_support::{test_database, TestDatabase};
 /// `acme` and `globex` with their markers, a `shared` schema whose `marker` says `SHARED`
 /// (what a fall-through would read), on a pool of one connection so that every borrow reuses it.
 async fn two_tenants(db: &TestDatabase) -> (Tenantry, TenantName, TenantName) {
-    let raw = raw_client(&db.url()).await;
-    raw.batch_execute(
-        "CREATE SCHEMA shared; CREATE TABLE shared.marker (tenant text); INSERT INTO shared.marker VALUES ('SHARED')",
-    )
-    .await
-    .expect("shared schema");
+    shared_marker(db).await;
     let tenantry = connect(db, |config| {
         config.shared_schemas = vec!["shared".into()];
         config.pool.max_size = 1;
@@ -26,6 +21,59 @@ async fn two_tenants(db: &TestDatabase) -> (Tenantry, TenantName, TenantName) {
     .await;
     let acme = create_with_marker(&tenantry, "acme").await;
     let globex = create_with_marker(&tenantry, "globex").await;
+    (tenantry, acme, globex)
+}
+
+/// A `shared` schema whose `marker` says `SHARED`: what a tenant's query that fell through
+/// to the shared schemas would read.
+async fn shared_marker(db: &TestDatabase) {
+    raw_client(&db.url())
+        .await
+        .batch_execute(
+            "CREATE SCHEMA shared; CREATE TABLE shared.marker (tenant text); INSERT INTO shared.marker VALUES ('SHARED')",
+        )
+        .await
+        .expect("shared schema");
+}
+
+/// Which guard a tenant's transactions get (`crates/tenantry/src/schema/statements.rs`, `Guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The tenant has tenantry's bookkeeping table, which transactions lock (what the
+    /// migrator makes).
+    Anchored,
+    /// It has none: transactions take the advisory existence lock.
+    Unanchored,
+}
+
+/// The SQL that makes `name` a tenant of `kind` with a `marker` holding its name, sent on a
+/// connection of its own so that the `Tenantry` under test has never seen the schema.
+fn tenant_sql(name: &str, kind: Kind) -> String {
+    let schema = tenantry::sql::quote_ident(name);
+    let mut sql = format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.marker (tenant text NOT NULL); \
+         INSERT INTO {schema}.marker VALUES ({})",
+        tenantry::sql::quote_literal(name)
+    );
+    if kind == Kind::Anchored {
+        sql.push_str("; ");
+        sql.push_str(&tenantry::migrate::bookkeeping::create_table_sql(name));
+    }
+    sql
+}
+
+/// `shared_marker`, then `acme` and `globex` of `kind` and a `Tenantry` (pool of one) with
+/// `shared` after the tenant.
+async fn guarded_tenants(db: &TestDatabase, kind: Kind) -> (Tenantry, TenantName, TenantName) {
+    shared_marker(db).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("{}; {}", tenant_sql("acme", kind), tenant_sql("globex", kind))).await.expect("tenants");
+    let tenantry = connect(db, |config| {
+        config.shared_schemas = vec!["shared".into()];
+        config.pool.max_size = 1;
+    })
+    .await;
+    let (acme, globex) = (tenantry.tenant("acme").expect("valid"), tenantry.tenant("globex").expect("valid"));
     (tenantry, acme, globex)
 }
 
@@ -132,10 +180,35 @@ async fn temporary_objects_never_reach_another_tenant_on_an_sqlx_pool() {
 /// How long a concurrent drop or rename is given to finish before the test looks.
 const SETTLE: Duration = Duration::from_millis(500);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_drop_waits_for_the_tenants_open_transaction() {
-    let db = test_database("leaks_drop_waits").await;
-    let (tenantry, acme, _) = two_tenants(&db).await;
+/// Runs a scenario for tenants of each kind, in a database of its own.
+macro_rules! for_each_kind {
+    ($scenario:ident: $anchored:ident, $unanchored:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $anchored() {
+            $scenario(stringify!($anchored), Kind::Anchored).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $unanchored() {
+            $scenario(stringify!($unanchored), Kind::Unanchored).await;
+        }
+    };
+}
+
+for_each_kind!(drop_waits: a_drop_waits_for_the_tenants_open_transaction, a_drop_waits_for_an_unanchored_tenants_open_transaction);
+for_each_kind!(rename_waits: a_rename_waits_for_the_tenants_open_transaction, a_rename_waits_for_an_unanchored_tenants_open_transaction);
+for_each_kind!(
+    late_transaction_finds_tenant_gone: a_transaction_that_waited_for_a_drop_finds_the_tenant_gone,
+    a_transaction_that_waited_for_a_drop_finds_an_unanchored_tenant_gone
+);
+for_each_kind!(
+    drops_and_renames_under_load: drops_and_renames_under_load_never_serve_shared_rows_as_the_tenants,
+    drops_and_renames_under_load_never_serve_shared_rows_as_unanchored_tenants
+);
+
+async fn drop_waits(name: &str, kind: Kind) {
+    let db = test_database(name).await;
+    let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
     let dropper = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
     let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     tx.query("SELECT 1", &[]).await.expect("touches nothing of acme's yet");
@@ -151,10 +224,9 @@ async fn a_drop_waits_for_the_tenants_open_transaction() {
     drop.await.expect("joins").expect("drops once the transaction ended");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rename_waits_for_the_tenants_open_transaction() {
-    let db = test_database("leaks_rename_waits").await;
-    let (tenantry, acme, _) = two_tenants(&db).await;
+async fn rename_waits(name: &str, kind: Kind) {
+    let db = test_database(name).await;
+    let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
     let renamer = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
     let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     tx.query("SELECT 1", &[]).await.expect("touches nothing of acme's yet");
@@ -170,10 +242,9 @@ async fn a_rename_waits_for_the_tenants_open_transaction() {
     rename.await.expect("joins").expect("renames once the transaction ended");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_that_waited_for_a_drop_finds_the_tenant_gone() {
-    let db = test_database("leaks_waited_for_drop").await;
-    let (tenantry, acme, _) = two_tenants(&db).await;
+async fn late_transaction_finds_tenant_gone(name: &str, kind: Kind) {
+    let db = test_database(name).await;
+    let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
     let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
     let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     let drop = tokio::spawn({
@@ -199,25 +270,21 @@ async fn a_transaction_that_waited_for_a_drop_finds_the_tenant_gone() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn drops_and_renames_under_load_never_serve_shared_rows_as_the_tenants() {
-    let db = test_database("leaks_drop_load").await;
+async fn drops_and_renames_under_load(name: &str, kind: Kind) {
+    let db = test_database(name).await;
+    shared_marker(&db).await;
     let raw = raw_client(&db.url()).await;
-    raw.batch_execute(
-        "CREATE SCHEMA shared; CREATE TABLE shared.marker (tenant text); INSERT INTO shared.marker VALUES ('SHARED')",
-    )
-    .await
-    .expect("shared schema");
+    let tenants: Vec<String> = (0..6).map(|index| format!("t{index}")).collect();
+    for tenant in &tenants {
+        raw.batch_execute(&tenant_sql(tenant, kind)).await.expect("creates");
+    }
     let tenantry = connect(&db, |config| {
         config.shared_schemas = vec!["shared".into()];
         config.pool.max_size = 8;
         config.migrations.lock_timeout_ms = 0;
     })
     .await;
-    let mut tenants = Vec::new();
-    for index in 0..6 {
-        tenants.push(create_with_marker(&tenantry, &format!("t{index}")).await);
-    }
+    let tenants: Vec<TenantName> = tenants.iter().map(|tenant| tenantry.tenant(tenant).expect("valid")).collect();
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut readers = Vec::new();
     for worker in 0..12 {
@@ -250,7 +317,6 @@ async fn drops_and_renames_under_load_never_serve_shared_rows_as_the_tenants() {
         let (tenantry, tenants) = (tenantry.clone(), tenants.clone());
         // Recreated with its marker in one transaction: a tenant without a marker table reads
         // the shared one by design.
-        let raw = raw_client(&db.url()).await;
         async move {
             let mut changes = 0_u32;
             while Instant::now() < deadline {
@@ -259,14 +325,7 @@ async fn drops_and_renames_under_load_never_serve_shared_rows_as_the_tenants() {
                     tenantry.rename(tenant, &renamed).await.expect("renames");
                     tenantry.rename(&renamed, tenant).await.expect("renames back");
                     tenantry.drop(tenant).await.expect("drops");
-                    let schema = tenantry::sql::quote_ident(tenant.schema());
-                    let literal = tenantry::sql::quote_literal(tenant.as_str());
-                    raw.batch_execute(&format!(
-                        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.marker (tenant text NOT NULL); \
-                         INSERT INTO {schema}.marker VALUES ({literal})"
-                    ))
-                    .await
-                    .expect("recreates");
+                    raw.batch_execute(&tenant_sql(tenant.schema(), kind)).await.expect("recreates");
                     changes += 4;
                 }
             }
@@ -353,10 +412,15 @@ async fn whatever_a_session_changed_never_reaches_the_next_borrower() {
 }
 
 #[cfg(feature = "sqlx")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sqlx_transaction_that_waited_for_a_drop_never_falls_through() {
-    let db = test_database("leaks_sqlx_waited_for_drop").await;
-    let (tenantry, acme, _) = two_tenants(&db).await;
+for_each_kind!(
+    sqlx_transaction_after_a_drop: an_sqlx_transaction_that_waited_for_a_drop_never_falls_through,
+    an_sqlx_transaction_that_waited_for_a_drop_of_an_unanchored_tenant_never_falls_through
+);
+
+#[cfg(feature = "sqlx")]
+async fn sqlx_transaction_after_a_drop(name: &str, kind: Kind) {
+    let db = test_database(name).await;
+    let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
     let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
     let pool = sqlx_pool(&db).await;
     let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
@@ -386,4 +450,170 @@ async fn an_sqlx_transaction_that_waited_for_a_drop_never_falls_through() {
         Ok(Ok(marker)) => panic!("read {marker:?} from a dropped tenant"),
         Err(err) => panic!("{err}"),
     }
+}
+
+/// The locks the backend `pid` holds on `schema`'s bookkeeping table, and its advisory locks
+/// of the existence lock class (`crates/tenantry/src/schema/statements.rs`).
+async fn guard_locks(raw: &tokio_postgres::Client, pid: i32, schema: &str) -> (Vec<String>, i64) {
+    let table = format!("{}.tenantry_migrations", tenantry::sql::quote_ident(schema));
+    let relation: Vec<String> = raw
+        .query(
+            "SELECT mode FROM pg_locks WHERE pid = $1 AND granted AND relation = pg_catalog.to_regclass($2)",
+            &[&pid, &table],
+        )
+        .await
+        .expect("relation locks")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let advisory: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE pid = $1 AND granted AND locktype = 'advisory' AND classid::bigint = $2",
+            &[&pid, &i64::from(tenantry::schema::statements::EXISTENCE_LOCK_CLASS)],
+        )
+        .await
+        .expect("advisory locks")
+        .get(0);
+    (relation, advisory)
+}
+
+/// The backend of a transaction, from inside it.
+async fn backend(tx: &mut tenantry::TenantTransaction) -> i32 {
+    tx.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0)
+}
+
+#[tokio::test]
+async fn a_tenant_transaction_locks_its_anchor_and_falls_back_to_the_advisory_lock_without_one() {
+    let db = test_database("leaks_guard_kinds").await;
+    shared_marker(&db).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!("{}; {}", tenant_sql("acme", Kind::Anchored), tenant_sql("globex", Kind::Unanchored)))
+        .await
+        .expect("tenants");
+    let tenantry = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let (acme, globex) = (tenantry.tenant("acme").expect("valid"), tenantry.tenant("globex").expect("valid"));
+    for _ in 0..2 {
+        let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+        let pid = backend(&mut tx).await;
+        assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "the anchor only");
+        let marker: String = tx.query_one("SELECT tenant FROM marker", &[]).await.expect("reads").get(0);
+        assert_eq!(marker, "acme");
+        tx.commit().await.expect("commits");
+
+        let mut tx = tenantry.transaction_in(Some(&globex)).await.expect("an unanchored tenant begins too");
+        let pid = backend(&mut tx).await;
+        assert_eq!(guard_locks(&raw, pid, "globex").await, (vec![], 1), "the advisory existence lock");
+        let marker: String = tx.query_one("SELECT tenant FROM marker", &[]).await.expect("reads").get(0);
+        assert_eq!(marker, "globex");
+        tx.commit().await.expect("commits");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_typed_by_hand_waits_for_an_anchored_tenants_transaction() {
+    let db = test_database("leaks_hand_drop").await;
+    let (tenantry, acme, _) = guarded_tenants(&db, Kind::Anchored).await;
+    let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+    tx.query("SELECT 1", &[]).await.expect("touches nothing of acme's yet");
+    let raw = raw_client(&db.url()).await;
+    let dropping = tokio::spawn(async move { raw.batch_execute(r#"DROP SCHEMA "acme" CASCADE"#).await });
+    tokio::time::sleep(SETTLE).await;
+    assert!(!dropping.is_finished(), "DROP SCHEMA must lock the anchor, which the transaction holds");
+    // DROP SCHEMA locked `marker` before it reached the anchor, so reading it now is a
+    // deadlock, which PostgreSQL breaks by cancelling one of the two. Either way the
+    // transaction never reads another schema's rows. (tenantry's own drop locks the anchor
+    // first: `crates/tenantry/src/schema/lifecycle.rs`.)
+    match tx.query_one("SELECT tenant FROM marker", &[]).await {
+        Ok(row) => {
+            assert_eq!(row.get::<_, String>(0), "acme", "never the shared table's rows");
+            tx.commit().await.expect("commits");
+            match dropping.await.expect("joins") {
+                Ok(()) => {}
+                Err(err) => assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED)),
+            }
+        }
+        Err(err) => {
+            assert_eq!(err.sqlstate(), Some("40P01"), "the transaction was the deadlock's victim: {err}");
+            drop(tx);
+            dropping.await.expect("joins").expect("drops once the transaction rolled back");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_may_not_read_the_anchor_is_guarded_by_the_advisory_lock() {
+    let db = test_database("leaks_unreadable_anchor").await;
+    shared_marker(&db).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&format!(
+        "{}; CREATE ROLE leaks_app_role LOGIN; GRANT USAGE ON SCHEMA acme, shared TO leaks_app_role; \
+         GRANT SELECT ON acme.marker, shared.marker TO leaks_app_role",
+        tenant_sql("acme", Kind::Anchored)
+    ))
+    .await
+    .expect("tenant and a role that may not read tenantry_migrations");
+    let url = db.url().replacen("postgres@", "leaks_app_role@", 1);
+    assert_ne!(url, db.url(), "the URL names its user");
+    let mut config = tenantry::Config::default();
+    config.database_url = Some(url);
+    config.shared_schemas = vec!["shared".into()];
+    config.pool.max_size = 1;
+    let app = Tenantry::connect(config).await.expect("connects as the application role");
+    let acme = app.tenant("acme").expect("valid");
+    let mut tx = app.transaction_in(Some(&acme)).await.expect("begins without reading the anchor");
+    let pid = backend(&mut tx).await;
+    assert_eq!(guard_locks(&raw, pid, "acme").await, (vec![], 1), "the advisory existence lock instead");
+    let dropper = connect(&db, |config| {
+        config.shared_schemas = vec!["shared".into()];
+        config.migrations.lock_timeout_ms = 300;
+    })
+    .await;
+    let err = dropper.drop(&acme).await.expect_err("the transaction holds acme");
+    assert!(matches!(err, Error::TenantBusy { .. }), "{err:?}");
+    let marker: String = tx.query_one("SELECT tenant FROM marker", &[]).await.expect("reads").get(0);
+    assert_eq!(marker, "acme");
+    tx.commit().await.expect("commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_announcement_on() {
+    use tenantry::announce::SchemaChange;
+
+    let db = test_database("leaks_anchor_after_migration").await;
+    shared_marker(&db).await;
+    let dir = common::workload(1);
+    let (admin, _) =
+        common::setup_migrator(&db, dir.path(), |config| config.shared_schemas = vec!["shared".into()]).await;
+    let app = connect(&db, |config| {
+        config.shared_schemas = vec!["shared".into()];
+        config.pool.max_size = 1;
+    })
+    .await;
+    let acme = create_with_marker(&app, "acme").await; // no bookkeeping table: unanchored
+    let mut tx = app.transaction_in(Some(&acme)).await.expect("begins");
+    let raw = raw_client(&db.url()).await;
+    let pid = backend(&mut tx).await;
+    assert_eq!(guard_locks(&raw, pid, "acme").await, (vec![], 1), "unanchored before the migration");
+    tx.commit().await.expect("commits");
+
+    let mut changes = app.schema_changes();
+    tenantry::migrate::Migrator::load(&admin)
+        .expect("loads")
+        .run(&tenantry::migrate::RunOptions::default())
+        .await
+        .expect("migrates, creating acme's bookkeeping table");
+    let wait = async {
+        loop {
+            match changes.recv().await {
+                Ok(SchemaChange::Changed { schemas }) if schemas.iter().any(|s| s == "acme") => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(err) => panic!("the listener stopped: {err}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait).await.expect("announced within 10 s");
+    let mut tx = app.transaction_in(Some(&acme)).await.expect("begins");
+    let pid = backend(&mut tx).await;
+    assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "anchored now");
+    tx.commit().await.expect("commits");
 }

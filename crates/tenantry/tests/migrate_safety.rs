@@ -201,9 +201,10 @@ async fn verify_applies_what_rows_deleted_behind_an_intact_summary_hid() {
     .await
     .expect("undoes migration 10 by hand");
 
-    let outcome = |report: &tenantry::migrate::MigrationReport, tenant: &TenantName| {
-        report.tenants.iter().find(|r| r.subject.tenant() == Some(tenant)).map(|r| r.outcome.clone())
-    };
+    // The statistics that a plain run compares with the summary are gone (as after a crash),
+    // so only `verify` can tell.
+    raw.batch_execute("SELECT pg_stat_reset()").await.expect("resets the statistics");
+
     let up_to_date = Some(Outcome::Skipped { reason: SkipReason::UpToDate });
     let plain = migrator.run(&RunOptions::default()).await.expect("runs");
     assert_eq!(outcome(&plain, &tenants[1]), up_to_date, "a plain run trusts the summary: {plain}");
@@ -217,6 +218,92 @@ async fn verify_applies_what_rows_deleted_behind_an_intact_summary_hid() {
     assert_eq!(outcome(&verified, &tenants[0]), up_to_date, "{verified}");
     assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=10).collect::<Vec<_>>());
     assert!(columns(&raw, tenants[1].schema(), "sales_order").await.contains(&"currency".to_owned()));
+}
+
+/// What `report` says happened to `tenant`.
+fn outcome(report: &tenantry::migrate::MigrationReport, tenant: &TenantName) -> Option<Outcome> {
+    report.tenants.iter().find(|r| r.subject.tenant() == Some(tenant)).map(|r| r.outcome.clone())
+}
+
+/// Waits (at most 30 s) until PostgreSQL's statistics count `live` rows in `schema`'s
+/// bookkeeping table: a backend hands its counts over when a transaction ends (at most once a
+/// second; otherwise after 10 s idle) and when it exits.
+async fn statistics_show(raw: &tokio_postgres::Client, schema: &str, live: i64) {
+    let table = format!("{}.tenantry_migrations", quote_ident(schema));
+    let started = std::time::Instant::now();
+    loop {
+        let row = raw
+            .query_one("SELECT pg_stat_get_live_tuples(to_regclass($1)), pg_stat_clear_snapshot()::text", &[&table])
+            .await
+            .expect("reads statistics");
+        if row.get::<_, i64>(0) == live {
+            return;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "statistics never showed {live} rows");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_run_applies_what_rows_deleted_by_hand_hid_once_the_statistics_show_it() {
+    let db = test_database("safety_statistics").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 2).await;
+    assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());
+    let down = std::fs::read_to_string(dir.path().join("tenant/0010_order_columns_and_index.down.sql")).expect("reads");
+    {
+        // By hand, on a connection of its own that then ends (handing its counts over).
+        let by_hand = raw_client(&db.url()).await;
+        by_hand
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL search_path TO {}; {down}\n; DELETE FROM tenantry_migrations WHERE version = 10; COMMIT",
+                quote_ident(tenants[1].schema())
+            ))
+            .await
+            .expect("undoes migration 10 by hand");
+    }
+    let raw = raw_client(&db.url()).await;
+    statistics_show(&raw, tenants[1].schema(), 9).await;
+
+    let plain = migrator.run(&RunOptions::default()).await.expect("runs");
+    assert!(plain.is_success(), "{plain}");
+    assert!(
+        matches!(outcome(&plain, &tenants[1]), Some(Outcome::Succeeded { applied, .. }) if applied == [10]),
+        "the summary says 10, the statistics 9 rows: the table is read: {plain}"
+    );
+    assert_eq!(outcome(&plain, &tenants[0]), Some(Outcome::Skipped { reason: SkipReason::UpToDate }), "{plain}");
+    assert_eq!(applied_versions(&raw, tenants[1].schema()).await, (1..=10).collect::<Vec<_>>());
+    assert!(columns(&raw, tenants[1].schema(), "sales_order").await.contains(&"currency".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_lost_and_then_counted_again_are_refreshed_once_the_table_proved_the_summary_right() {
+    let db = test_database("safety_statistics_lost").await;
+    let dir = workload(10);
+    let (tenantry, migrator) = setup(&db, dir.path(), |_| {}).await;
+    let tenants = create_tenants(&tenantry, "t", 1).await;
+    let schema = tenants[0].schema();
+    let raw = raw_client(&db.url()).await;
+    let table = format!("{}.tenantry_migrations", quote_ident(schema));
+    let to_nine = RunOptions::goal(tenantry::migrate::Goal::Target(9));
+    assert!(migrator.run(&to_nine).await.expect("runs").is_success());
+    // Counts lost (as in a crash), then migration 10 counted: 1 live row against 10 applied.
+    raw.batch_execute("SELECT pg_stat_reset()").await.expect("resets the statistics");
+    assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());
+    statistics_show(&raw, schema, 1).await;
+
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.read.doubted, 2, "the tenant's and the template's summaries are doubted: {:?}", status.read);
+    let analyzed: Option<std::time::SystemTime> = raw
+        .query_one("SELECT last_analyze::timestamptz FROM pg_stat_user_tables WHERE relid = to_regclass($1)", &[&table])
+        .await
+        .expect("reads")
+        .get(0);
+    assert!(analyzed.is_some(), "the table proved the summary right: its statistics were refreshed");
+    statistics_show(&raw, schema, 10).await;
+    let status = migrator.status(&Selection::TenantsOnly, false).await.expect("status");
+    assert_eq!(status.read.doubted, 0, "trusted from its summary again: {:?}", status.read);
 }
 
 /// Creates one tenant, bare (as an application on older code would), after the first schema the

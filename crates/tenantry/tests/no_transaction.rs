@@ -205,6 +205,44 @@ async fn parallel_create_with_concurrent_index_steps_succeeds_for_every_tenant()
     assert_all_current(&db, &tenants).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_many_runs_the_no_transaction_steps_of_its_tenants_side_by_side() {
+    let db = test_database("no_tx_create_overlap").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("tenant")).expect("tenant dir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
+    write(&dir, "0001_items.sql", "CREATE TABLE items (id int PRIMARY KEY)");
+    // Each tenant's step holds a shared advisory lock for a while and records how many steps
+    // held it at that moment: more than one means the steps of several tenants overlapped.
+    write(
+        &dir,
+        "0002_overlap.sql",
+        "-- tenantry:no-transaction\n\
+         SELECT pg_advisory_lock_shared(424242);\n\
+         SELECT pg_sleep(0.3);\n\
+         INSERT INTO public.overlap SELECT count(*) FROM pg_locks \
+           WHERE locktype = 'advisory' AND objid = 424242 AND granted;\n\
+         SELECT pg_advisory_unlock_shared(424242);",
+    );
+    raw_client(&db.url()).await.batch_execute("CREATE TABLE public.overlap (holders bigint)").await.expect("log table");
+    let migrator = migrator(&db, &dir, |config| config.migrations.jobs = 4).await;
+    let tenants: Vec<TenantName> =
+        (0..4).map(|i| migrator.tenantry().tenant(&format!("o-{i}")).expect("valid name")).collect();
+    let results = migrator.create_many(&tenants, &CreateOptions { clone: false, seed: false }, 4).await;
+    for result in &results {
+        let report = result.as_ref().expect("creates");
+        assert_eq!(report.versions, [1, 2], "{report:?}");
+        assert_eq!(report.applied_after_commit, [2], "{report:?}");
+    }
+    let raw = raw_client(&db.url()).await;
+    let (steps, most): (i64, i64) = {
+        let row = raw.query_one("SELECT count(*), max(holders) FROM public.overlap", &[]).await.expect("reads");
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(steps, 4, "one step per tenant");
+    assert!(most > 1, "the four tenants' steps ran one after another, each in a run of its own: {most}");
+}
+
 /// Another process holding `key` of the no-transaction lock class exclusively, as its step
 /// running alone (key 0, the running lock) or about to (key 1, the alone lock) would.
 async fn hold_no_tx_lock(url: &str, key: i32) -> tokio_postgres::Client {

@@ -98,7 +98,14 @@ fn main() {
         config.pool.max_size = POOL_SIZE;
         let tenantry = Tenantry::connect(config).await.expect("connects");
         for index in 0..TENANTS {
-            create_tenant(&tenantry, &format!("tenant-{index:02}")).await.expect("creates tenant");
+            let tenant = create_tenant(&tenantry, &format!("tenant-{index:02}")).await.expect("creates tenant");
+            // The bookkeeping table the migrator gives every tenant: the anchor that guarded
+            // transactions lock (docs/context.md, "A tenant dropped or renamed while in use").
+            let mut tx = tenantry.transaction_in(Some(&tenant)).await.expect("begins");
+            tx.batch_execute(&tenantry::migrate::bookkeeping::create_table_sql(tenant.schema()))
+                .await
+                .expect("creates the bookkeeping table");
+            tx.commit().await.expect("commits");
         }
         prepare_default_schema(&tenantry, "single-schema").await.expect("prepares the default schema");
         let serve = |app: axum::Router| async {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tokio_postgres::{Client, Statement};
 
+use super::anchors::Anchors;
 use super::generations::Generations;
 use super::search_path::SearchPath;
 use super::statement_cache::StatementCache;
@@ -59,6 +60,8 @@ pub(crate) struct PgConnection {
     tenants_seen: HashSet<TenantName>,
     /// Which cached statements announced schema changes made stale.
     generations: Arc<Generations>,
+    /// Which tenant schemas have no anchor to lock.
+    pub(crate) anchors: Arc<Anchors>,
 }
 
 impl PgConnection {
@@ -67,6 +70,7 @@ impl PgConnection {
         socket: tokio::task::AbortHandle,
         statement_cache_capacity: usize,
         generations: Arc<Generations>,
+        anchors: Arc<Anchors>,
     ) -> Self {
         Self {
             client,
@@ -79,6 +83,7 @@ impl PgConnection {
             created_at: Instant::now(),
             tenants_seen: HashSet::new(),
             generations,
+            anchors,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Tenant context: which tenant the current task works for, and connections that see only
 //! that tenant's schema (see docs/context.md).
 
+mod anchors;
 mod connection;
 mod generations;
 mod pool;
@@ -10,6 +11,9 @@ mod session;
 mod statement_cache;
 mod transaction;
 
+#[cfg(feature = "sqlx")]
+pub(crate) use anchors::is_refusal as anchor_refused;
+pub(crate) use anchors::Anchors;
 pub(crate) use generations::Generations;
 pub(crate) use pool::{build_pool, pool_error, Manager as PoolManager, PgPool};
 pub(crate) use scope::in_scope;

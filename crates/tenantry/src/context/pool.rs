@@ -4,12 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+
+use super::anchors::Anchors;
 use super::connection::PgConnection;
 use super::generations::Generations;
 use crate::config::Config;
 use crate::connect::ConnectionSettings;
 use crate::error::{mask_password, Error};
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
 /// The pool type.
 pub(crate) type PgPool = managed::Pool<Manager>;
@@ -21,6 +23,14 @@ pub(crate) struct Manager {
     max_lifetime: Duration,
     max_tenants: usize,
     generations: Arc<Generations>,
+    anchors: Arc<Anchors>,
+}
+
+impl Manager {
+    /// Which tenant schemas have no anchor to lock (shared with tenantry's sqlx transactions).
+    pub(crate) fn anchors(&self) -> &Arc<Anchors> {
+        &self.anchors
+    }
 }
 
 impl managed::Manager for Manager {
@@ -34,7 +44,13 @@ impl managed::Manager for Manager {
                 tracing::debug!("connection closed: {err}");
             }
         });
-        Ok(PgConnection::new(client, task.abort_handle(), self.statement_cache_capacity, Arc::clone(&self.generations)))
+        Ok(PgConnection::new(
+            client,
+            task.abort_handle(),
+            self.statement_cache_capacity,
+            Arc::clone(&self.generations),
+            Arc::clone(&self.anchors),
+        ))
     }
 
     async fn recycle(&self, conn: &mut PgConnection, _: &Metrics) -> RecycleResult<tokio_postgres::Error> {
@@ -78,6 +94,7 @@ pub(crate) fn build_pool(
         statement_cache_capacity: config.statement_cache_capacity(),
         max_lifetime: Duration::from_secs(config.pool.max_connection_lifetime_secs),
         max_tenants: config.pool.max_tenants_per_connection.max(1),
+        anchors: Arc::new(Anchors::new(Arc::clone(&generations))),
         generations,
     };
     managed::Pool::builder(manager)

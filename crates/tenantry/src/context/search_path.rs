@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::name::{NamingRules, TenantName};
-use crate::schema::statements::{self, MissingSchema, Prelude};
+use crate::schema::statements::{self, Guard, MissingSchema, Prelude};
 
 /// A resolved search path: the tenant's schema (or the default schema) followed by the shared
 /// schemas, then `pg_temp`, plus the SQL that puts a connection into it.
@@ -43,8 +43,19 @@ impl SearchPath {
         &self.text
     }
 
-    pub(crate) fn begin_sql(&self, missing: MissingSchema, prelude: Prelude) -> String {
-        statements::begin_with_search_path(&self.text, self.schema_to_guard(), missing, prelude)
+    /// The `BEGIN` message. A guarded path locks the tenant's anchor when `anchored`, else takes
+    /// the advisory guard, whose missing schema `missing` reports (`crates/tenantry/src/context/anchors.rs`).
+    pub(crate) fn begin_sql(&self, anchored: bool, missing: MissingSchema, prelude: Prelude) -> String {
+        let guard = self.schema_to_guard().map(|schema| match anchored {
+            true => Guard::Anchor(schema),
+            false => Guard::Advisory(schema, missing),
+        });
+        statements::begin_with_search_path(&self.text, guard, prelude)
+    }
+
+    /// The tenant schema a `BEGIN` on this path guards, if any.
+    pub(crate) fn guarded_schema(&self) -> Option<&str> {
+        self.schema_to_guard()
     }
 
     pub(crate) fn set_local_sql(&self, prelude: Prelude) -> String {

@@ -267,7 +267,42 @@ impl TenantTransaction {
 const EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Sends the `BEGIN` message for `path` on `conn` (one round trip); on failure, rolls back.
+/// A guarded path locks its tenant's anchor; a schema that has none is told apart by its
+/// error (`crates/tenantry/src/context/anchors.rs`), remembered, and guarded the advisory way
+/// at the cost of one more round trip, this once.
 async fn open(conn: &mut Object<Manager>, path: &SearchPath, behind_pgbouncer: bool) -> Result<(), Error> {
+    let anchored = path.guarded_schema().is_some_and(|schema| conn.anchors.usable(schema));
+    match try_open(conn, path, behind_pgbouncer, anchored).await {
+        Err(Refused::Anchor(_)) => try_open(conn, path, behind_pgbouncer, false).await.map_err(|r| r.into_error(path)),
+        other => other.map_err(|r| r.into_error(path)),
+    }
+}
+
+/// Why [`try_open`] did not open the transaction.
+enum Refused {
+    /// The schema exists but its anchor could not be locked (now remembered): try the advisory
+    /// guard.
+    Anchor(tokio_postgres::Error),
+    Error(Error),
+}
+
+impl Refused {
+    fn into_error(self, path: &SearchPath) -> Error {
+        match self {
+            Self::Anchor(err) => {
+                Error::database("beginning tenant transaction", path.tenant().map(TenantName::as_str), err)
+            }
+            Self::Error(error) => error,
+        }
+    }
+}
+
+async fn try_open(
+    conn: &mut Object<Manager>,
+    path: &SearchPath,
+    behind_pgbouncer: bool,
+    anchored: bool,
+) -> Result<(), Refused> {
     // Behind PgBouncer every transaction may land on a server connection another client
     // used: clear both statements and temporary objects each time.
     let prelude = Prelude {
@@ -276,22 +311,27 @@ async fn open(conn: &mut Object<Manager>, path: &SearchPath, behind_pgbouncer: b
     };
     let tenant = path.tenant();
     conn.in_flight = true;
-    let begun = conn.client.simple_query(&path.begin_sql(MissingSchema::Counted, prelude)).await;
+    let begun = conn.client.simple_query(&path.begin_sql(anchored, MissingSchema::Counted, prelude)).await;
     conn.in_flight = false;
     let error = match (begun, tenant) {
-        (Ok(messages), _) if !path.is_guarded() || schema_was_present(&messages) => return Ok(()),
+        (Ok(messages), _) if anchored || !path.is_guarded() || schema_was_present(&messages) => return Ok(()),
         // Dropped or renamed while this transaction waited for the tenant's existence lock.
         (Ok(_), Some(tenant)) => crate::schema::not_found(tenant),
         (Ok(_), None) => return Ok(()), // the default path is never guarded
         (Err(err), Some(tenant)) if err.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {
             crate::schema::not_found(tenant)
         }
+        (Err(err), Some(tenant)) if anchored && super::anchors::is_refusal(err.code().map(SqlState::code)) => {
+            // Failed before `BEGIN`: no transaction block is open.
+            conn.anchors.refused(tenant.schema());
+            return Err(Refused::Anchor(err));
+        }
         (Err(err), _) => Error::database("beginning tenant transaction", tenant.map(TenantName::as_str), err),
     };
     if conn.client.batch_execute("ROLLBACK").await.is_ok() {
         conn.interrupted = false;
     }
-    Err(error)
+    Err(Refused::Error(error))
 }
 
 impl Drop for TenantTransaction {

@@ -36,6 +36,7 @@ use super::plan::{Direction, Plan, Step};
 use super::source::MigrationSet;
 pub(crate) use super::step_error::{GroupResult, StepError};
 use super::temp;
+use crate::schema::statements;
 use crate::sql::quote_literal;
 
 /// How to apply: timeouts and transaction grouping.
@@ -246,11 +247,14 @@ async fn apply_transactional(
     let mut after = applied.clone();
     advance(&mut after, steps, accept, job.migrations);
     let mut setup = format!(
-        "{}; {}; {}; {}; {}; {}",
+        "{}; {}; {}; {}; {}; {}; {}",
         lock::NO_TX_SHARED_SQL,
         temp::enter_schema_sql("LOCAL", job.search_path),
         settings_sql(settings, "LOCAL"),
         lock::tenant_xact_lock_sql(schema),
+        // The table is the tenant's anchor (`crates/tenantry/src/schema/statements.rs`, `Guard`):
+        // never created while a drop or rename holds the existence lock and has found none.
+        statements::existence_lock_shared_xact(schema),
         bookkeeping::create_table_sql(schema),
         bookkeeping::check_state_sql(schema, &applied.digest()),
     );

@@ -231,23 +231,67 @@ pub fn check_state_sql(schema: &str, expected: &str) -> String {
     )
 }
 
-/// Every bookkeeping table's schema and comment: one catalog query for the whole fleet.
-pub const FLEET_SUMMARIES_SQL: &str = "SELECT n.nspname::text, d.description \
-     FROM pg_catalog.pg_class c \
+/// The statistics columns of a summary query: the table's live rows, and how many rows were
+/// ever inserted, updated or deleted, as PostgreSQL's cumulative statistics count them (shared
+/// memory, no table read). [`statistics_agree`] compares them with the summary.
+macro_rules! statistics_columns {
+    () => {
+        "pg_catalog.pg_stat_get_live_tuples(c.oid), \
+         pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid) \
+         + pg_catalog.pg_stat_get_tuples_deleted(c.oid)"
+    };
+}
+
+/// Every bookkeeping table's schema, comment, and statistics (live rows, rows ever changed): one
+/// catalog query for the whole fleet.
+pub const FLEET_SUMMARIES_SQL: &str = concat!(
+    "SELECT n.nspname::text, d.description, ",
+    statistics_columns!(),
+    " FROM pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      LEFT JOIN pg_catalog.pg_description d \
        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
-     WHERE c.relname = 'tenantry_migrations' AND c.relkind = 'r'";
+     WHERE c.relname = 'tenantry_migrations' AND c.relkind = 'r'"
+);
 
-/// The bookkeeping comments of the schemas named in `$1` (a `text[]`): one index lookup on
-/// `pg_namespace` and one on `pg_class` (relname, relnamespace) per schema, so the cost follows
-/// the number named, not the fleet.
-pub const SUMMARIES_OF_SQL: &str = "SELECT n.nspname::text, d.description \
-     FROM pg_catalog.pg_namespace n \
+/// The bookkeeping comments and statistics of the schemas named in `$1` (a `text[]`): one
+/// index lookup on `pg_namespace` and one on `pg_class` (relname, relnamespace) per schema, so
+/// the cost follows the number named, not the fleet.
+pub const SUMMARIES_OF_SQL: &str = concat!(
+    "SELECT n.nspname::text, d.description, ",
+    statistics_columns!(),
+    " FROM pg_catalog.pg_namespace n \
      JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = 'tenantry_migrations' AND c.relkind = 'r' \
      LEFT JOIN pg_catalog.pg_description d \
        ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 \
-     WHERE n.nspname = ANY($1::text[])";
+     WHERE n.nspname = ANY($1::text[])"
+);
+
+/// Whether a table's statistics leave its summary's `count` believable: the cheap consistency
+/// check of a plain `migrate` (docs/migrations.md, "Bookkeeping").
+///
+/// Rows deleted, inserted or truncated by hand change the live-row count PostgreSQL keeps for
+/// the table, while the summary still says what tenantry last wrote; a table whose live rows
+/// differ from the summary's count is read. Statistics that were never kept, or were lost
+/// (`track_counts = off`, `pg_stat_reset()`, a crash: every counter zero), prove nothing, and
+/// the summary is trusted as before. What the statistics cannot see (a row's checksum edited
+/// in place, or a row deleted and another inserted) needs `verify`; nor do they see at once
+/// what another backend changed: PostgreSQL takes a backend's counts when one of its
+/// transactions ends (at most once a second; otherwise once it has been idle 10 s) and when it
+/// exits.
+pub fn statistics_agree(count: usize, live_rows: i64, rows_changed: i64) -> bool {
+    (live_rows == 0 && rows_changed == 0) || usize::try_from(live_rows).is_ok_and(|live| live == count)
+}
+
+/// Refreshes the statistics of `schemas`' tables (`ANALYZE`, exact for tables this small), so
+/// that a table read because its statistics disagreed with a summary that proved right (counts
+/// lost in a crash, then new rows counted) is trusted from its summary again next time. In a
+/// transaction of its own, waiting at most 100 ms for each table (a migration holding one is
+/// not waited for); outside any transaction only, and the caller rolls back on an error.
+pub fn analyze_sql(schemas: &[&str]) -> String {
+    let tables: Vec<String> = schemas.iter().map(|schema| format!("{}.{TABLE}", quote_ident(schema))).collect();
+    format!("BEGIN; SET LOCAL lock_timeout = '100ms'; ANALYZE {}; COMMIT", tables.join(", "))
+}
 
 /// Reads the rows of several schemas' tables in one statement.
 pub fn read_rows_sql(schemas: &[&str]) -> String {
@@ -285,6 +329,20 @@ mod tests {
         assert_eq!(Summary::parse("tenantry:2 count=x max=1 digest=a schema=s"), None);
         assert_eq!(Summary::parse("tenantry:2 count=1 max=1 digest=a extra=1 schema=s"), None);
         assert_eq!(Summary::parse("tenantry:2 count=1 max=1 digest=a"), None, "no schema");
+    }
+
+    #[test]
+    fn statistics_disagree_only_when_they_exist_and_differ() {
+        assert!(statistics_agree(10, 10, 12), "live rows match the summary");
+        assert!(statistics_agree(10, 0, 0), "no statistics: nothing to compare");
+        assert!(!statistics_agree(10, 9, 11), "a row deleted by hand");
+        assert!(!statistics_agree(10, 11, 11), "a row inserted by hand");
+        assert!(!statistics_agree(10, 0, 10), "truncated by hand");
+        assert!(!statistics_agree(0, -1, 1), "never negative, but never trusted if so");
+        assert_eq!(
+            analyze_sql(&["a", "b\"c"]),
+            r#"BEGIN; SET LOCAL lock_timeout = '100ms'; ANALYZE "a".tenantry_migrations, "b""c".tenantry_migrations; COMMIT"#
+        );
     }
 
     #[test]

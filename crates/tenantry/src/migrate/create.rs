@@ -11,7 +11,7 @@ use super::judgment::{Judgment, Unusable};
 use super::lock;
 use super::migrator::Migrator;
 use super::options::{RunOptions, Selection};
-use super::report::{Outcome, Subject};
+use super::report::{MigrationReport, Outcome, Subject};
 use super::source::MigrationSet;
 use super::temp;
 use super::template::CloneNewTenant;
@@ -158,6 +158,11 @@ impl CreateHook for MigrateNewTenant<'_> {
 /// runs the migrations without looking at the template again.
 const JUDGMENTS: usize = 2;
 
+/// [`Migrator::create_many`] creates up to this many tenants per job before it runs their
+/// no-transaction migrations: enough to keep every worker busy in that run, few enough that
+/// the first tenants of a long list are usable soon.
+const CREATE_BATCH_PER_JOB: usize = 8;
+
 /// Whether `err` is the creating transaction's finding that the template changed since it was
 /// judged (`TN001`): the creation was rolled back, and may be tried again.
 fn template_changed(err: &Error) -> bool {
@@ -182,6 +187,12 @@ impl Migrator {
     /// Creation is DDL-bound (catalog inserts, index builds), so parallel workers help even when
     /// every tenant is cloned from the same template.
     ///
+    /// Tenants are created in batches of 8 × `jobs`. The no-transaction
+    /// migrations that creating by migrations leaves for after the commit run once per batch,
+    /// in one run over the batch's tenants with `jobs` workers, as `migrate` runs them: one run
+    /// per tenant would take the run lock one tenant at a time, and `--jobs 4` would be no
+    /// faster than one job (docs/benchmarks.md, "No-transaction steps").
+    ///
     /// Events: [`MigrationEvent::Planned`] first (every tenant pending), then those of each
     /// [`create`](Self::create); the CLI draws `migrate`'s progress view from them.
     pub async fn create_many(
@@ -193,7 +204,33 @@ impl Migrator {
         use futures_util::stream::{self, StreamExt};
         let count = tenants.len();
         self.emit(&MigrationEvent::Planned { tenants: count, pending: count, up_to_date: 0, blocked: 0 });
-        stream::iter(tenants.iter().map(|tenant| self.create(tenant, options))).buffered(jobs.max(1)).collect().await
+        let jobs = jobs.max(1);
+        let mut results = Vec::with_capacity(count);
+        for batch in tenants.chunks(jobs * CREATE_BATCH_PER_JOB) {
+            let created: Vec<(Instant, Result<CreateReport, Error>)> = stream::iter(batch.iter().map(|tenant| async {
+                let started = Instant::now();
+                self.emit(&MigrationEvent::Started { subject: Subject::Tenant(tenant.clone()) });
+                (started, self.create_in_transaction(tenant, options).await)
+            }))
+            .buffered(jobs)
+            .collect()
+            .await;
+            let unfinished: Vec<TenantName> = created
+                .iter()
+                .filter_map(|(_, result)| result.as_ref().ok().filter(|report| self.unfinished(report)))
+                .map(|report| report.tenant.clone())
+                .collect();
+            let rest = self.finish_after_commit(&unfinished, jobs).await;
+            for (tenant, (started, result)) in batch.iter().zip(created) {
+                let result = match result {
+                    Ok(report) if self.unfinished(&report) => self.finished(report, &rest),
+                    other => other,
+                };
+                self.announce_created(tenant, &result, started);
+                results.push(result);
+            }
+        }
+        results
     }
 
     /// Creates `tenant` at the latest version, with the seed file (`migrations.seed_file`).
@@ -217,15 +254,29 @@ impl Migrator {
     pub async fn create(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
         let started = Instant::now();
         self.emit(&MigrationEvent::Started { subject: Subject::Tenant(tenant.clone()) });
-        let result = self.create_unannounced(tenant, options).await;
-        self.emit(&match &result {
-            Ok(report) => MigrationEvent::Created { report: report.clone(), duration: started.elapsed() },
-            Err(error) => MigrationEvent::CreateFailed { tenant: tenant.clone(), error: error.to_string() },
-        });
+        let result = match self.create_in_transaction(tenant, options).await {
+            Ok(report) if self.unfinished(&report) => {
+                let rest = self.finish_after_commit(std::slice::from_ref(tenant), 1).await;
+                self.finished(report, &rest)
+            }
+            other => other,
+        };
+        self.announce_created(tenant, &result, started);
         result
     }
 
-    async fn create_unannounced(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
+    /// Sends [`MigrationEvent::Created`] or [`MigrationEvent::CreateFailed`] for `result`.
+    fn announce_created(&self, tenant: &TenantName, result: &Result<CreateReport, Error>, started: Instant) {
+        self.emit(&match result {
+            Ok(report) => MigrationEvent::Created { report: report.clone(), duration: started.elapsed() },
+            Err(error) => MigrationEvent::CreateFailed { tenant: tenant.clone(), error: error.to_string() },
+        });
+    }
+
+    /// Creates `tenant` in its creating transaction (clone, or the migrations up to the first
+    /// no-transaction one): the report of what that transaction did; [`unfinished`](Self::unfinished)
+    /// says whether migrations remain for after the commit.
+    async fn create_in_transaction(&self, tenant: &TenantName, options: &CreateOptions) -> Result<CreateReport, Error> {
         let seed_sql = match (&self.tenantry.config().migrations.seed_file, options.seed) {
             (Some(path), true) => Some(std::fs::read_to_string(path).map_err(|err| Error::MigrationSource {
                 path: path.clone(),
@@ -261,7 +312,7 @@ impl Migrator {
                         let check = fingerprint.as_deref().map(|f| check_fingerprint_sql(template_schema, f));
                         match self.migrate_new_tenant(tenant, seed, check).await {
                             Err(err) if template_changed(&err) => stale = fingerprint,
-                            result => return self.after_migrating(tenant, result?, Some(reason), seed.is_some()).await,
+                            result => return Ok(Self::migrated(tenant, result?, Some(reason), seed.is_some())),
                         }
                     }
                 }
@@ -271,7 +322,7 @@ impl Migrator {
             why_not_cloned = Some(reason.to_owned());
         }
         let versions = self.migrate_new_tenant(tenant, seed, None).await?;
-        self.after_migrating(tenant, versions, why_not_cloned, seed.is_some()).await
+        Ok(Self::migrated(tenant, versions, why_not_cloned, seed.is_some()))
     }
 
     /// Creates `tenant` by its transactional migrations (and `seed`), after `template_check`
@@ -287,49 +338,67 @@ impl Migrator {
         Ok(hook.versions())
     }
 
-    /// Runs the no-transaction migrations the creating transaction left, and reports.
-    ///
-    /// That run selects this one tenant: it reads this tenant's state only, writes no schema
-    /// dump (which would `pg_dump` a catalog that grows with every tenant) and sends no events
-    /// of its own (the creation's are sent by [`create`](Self::create)).
-    async fn after_migrating(
-        &self,
-        tenant: &TenantName,
-        versions: Vec<i64>,
-        why_not_cloned: Option<String>,
-        seeded: bool,
-    ) -> Result<CreateReport, Error> {
-        let mut report = CreateReport {
+    /// The report of a creation by migrations, before what is left for after the commit.
+    fn migrated(tenant: &TenantName, versions: Vec<i64>, why_not_cloned: Option<String>, seeded: bool) -> CreateReport {
+        CreateReport {
             tenant: tenant.clone(),
             method: CreateMethod::Migrated { why_not_cloned },
             versions,
             seeded,
             applied_after_commit: Vec::new(),
+        }
+    }
+
+    /// Whether the creating transaction left migrations (no-transaction ones, and those after
+    /// the first of them) for after its commit.
+    fn unfinished(&self, report: &CreateReport) -> bool {
+        matches!(report.method, CreateMethod::Migrated { .. }) && report.versions.len() < self.source.tenant.len()
+    }
+
+    /// Runs the migrations the creating transactions of `tenants` left, with `jobs` workers:
+    /// one run, as `migrate` would. It selects those tenants only: it reads their states
+    /// alone, writes no schema dump (which would `pg_dump` a catalog that grows with every
+    /// tenant) and sends no events of its own (the creations' are sent by the callers). A run
+    /// that fails as a whole gives its message to every tenant.
+    async fn finish_after_commit(&self, tenants: &[TenantName], jobs: usize) -> Result<MigrationReport, String> {
+        if tenants.is_empty() {
+            return Ok(MigrationReport::default());
+        }
+        let silent = Migrator { events: None, ..self.clone() };
+        let options = RunOptions {
+            selection: Selection::Tenants(tenants.to_vec()),
+            jobs: Some(jobs),
+            dump: Some(false),
+            ..RunOptions::default()
         };
-        if report.versions.len() < self.source.tenant.len() {
-            let silent = Migrator { events: None, ..self.clone() };
-            let options = RunOptions {
-                selection: Selection::Tenants(vec![tenant.clone()]),
-                dump: Some(false),
-                ..RunOptions::default()
-            };
-            let rest = silent.run(&options).await?;
-            if let Some((_, failure)) = rest.failures().next() {
-                return Err(Error::MigrationSource {
-                    path: self
-                        .source
-                        .tenant
-                        .get(failure.version.unwrap_or_default())
-                        .map(|m| m.path.clone())
-                        .unwrap_or_default(),
-                    problem: format!("the tenant was created, but a no-transaction migration failed: {failure}"),
-                });
-            }
-            if let Some(Outcome::Succeeded { applied, .. }) = rest.tenants.first().map(|r| &r.outcome) {
+        silent.run(&options).await.map_err(|err| err.to_string())
+    }
+
+    /// `report` completed with what [`finish_after_commit`](Self::finish_after_commit) did for
+    /// its tenant.
+    fn finished(
+        &self,
+        mut report: CreateReport,
+        rest: &Result<MigrationReport, String>,
+    ) -> Result<CreateReport, Error> {
+        let created_but = |problem: String, version: Option<i64>| Error::MigrationSource {
+            path: version.and_then(|v| self.source.tenant.get(v)).map(|m| m.path.clone()).unwrap_or_default(),
+            problem: format!("the tenant was created, but {problem}"),
+        };
+        let rest = rest
+            .as_ref()
+            .map_err(|err| created_but(format!("running its no-transaction migrations failed: {err}"), None))?;
+        let outcome = rest.tenants.iter().find(|r| r.subject.tenant() == Some(&report.tenant)).map(|r| &r.outcome);
+        match outcome {
+            Some(Outcome::Succeeded { applied, .. }) => {
                 report.applied_after_commit.clone_from(applied);
                 report.versions.extend(applied);
+                Ok(report)
             }
+            Some(Outcome::Failed(failure)) => {
+                Err(created_but(format!("a no-transaction migration failed: {failure}"), failure.version))
+            }
+            Some(Outcome::Skipped { .. }) | None => Ok(report),
         }
-        Ok(report)
     }
 }

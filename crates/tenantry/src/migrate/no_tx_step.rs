@@ -27,6 +27,7 @@ use super::lock;
 use super::plan::{Direction, Step};
 use super::temp;
 use crate::error::describe_pg;
+use crate::schema::statements;
 
 /// Applies one no-transaction step and records it: beside the other transactions and steps
 /// of the database, and if its index build timed out waiting for them, once more at once alone
@@ -132,10 +133,12 @@ impl<'a> NoTxStep<'a> {
     async fn prepare(self) -> Result<Vec<Index>, (Option<i64>, StepError)> {
         let schema = self.job.schema;
         let prepare = format!(
-            "{}; {}; {}; {}; {}; ",
+            "{}; {}; {}; {}; {}; {}; ",
             temp::enter_schema_sql("SESSION", self.job.search_path),
             settings_sql(self.settings, "SESSION"),
             lock::tenant_session_lock_sql(schema),
+            // Until the message ends: see `apply_transactional` in `apply.rs`.
+            statements::existence_lock_shared_xact(schema),
             bookkeeping::create_table_sql(schema),
             bookkeeping::check_state_sql(schema, &self.applied.digest()),
         );

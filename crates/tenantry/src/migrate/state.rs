@@ -28,6 +28,9 @@ pub struct ReadStats {
     pub from_table: usize,
     /// Queries sent.
     pub queries: usize,
+    /// Schemas whose summary was readable, but whose table was read because PostgreSQL's
+    /// statistics of it disagreed ([`bookkeeping::statistics_agree`]).
+    pub doubted: usize,
 }
 
 /// The states of `schemas`: one query for the schemas that exist, one for their bookkeeping
@@ -63,14 +66,16 @@ pub async fn read_states(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let summaries: HashMap<String, Option<String>> = summary_rows
+    let summaries: HashMap<String, Bookkept> = summary_rows
         .map_err(|err| Error::database("reading migration summaries", None, err))?
         .iter()
-        .map(|row| (row.get(0), row.get(1)))
+        .map(|row| (row.get(0), Bookkept { comment: row.get(1), live_rows: row.get(2), rows_changed: row.get(3) }))
         .collect();
     let index = PrefixIndex::new(local.as_slice());
     let mut states = HashMap::with_capacity(schemas.len());
     let mut to_read = Vec::new();
+    // Read only because their statistics disagreed with a summary: `ANALYZE`d if it was right.
+    let mut doubted: HashMap<&str, Applied> = HashMap::new();
     for schema in schemas {
         let state = if !existing.contains(*schema) {
             Some(SchemaState::Missing)
@@ -78,12 +83,23 @@ pub async fn read_states(
             match summaries.get(*schema) {
                 None => Some(SchemaState::Applied(Applied::default())),
                 Some(_) if verify => None,
-                Some(comment) => comment
-                    .as_deref()
-                    .and_then(Summary::parse)
-                    .filter(|summary| summary.schema == *schema)
-                    .and_then(|summary| index.resolve(&summary, local.as_slice()))
-                    .map(SchemaState::Applied),
+                Some(bookkept) => {
+                    let resolved = bookkept
+                        .comment
+                        .as_deref()
+                        .and_then(Summary::parse)
+                        .filter(|summary| summary.schema == *schema)
+                        .and_then(|summary| index.resolve(&summary, local.as_slice()));
+                    match resolved {
+                        Some(applied) if bookkept.statistics_agree(&applied) => Some(SchemaState::Applied(applied)),
+                        Some(applied) => {
+                            stats.doubted += 1;
+                            doubted.insert(schema, applied);
+                            None
+                        }
+                        None => None,
+                    }
+                }
             }
         };
         match state {
@@ -108,9 +124,36 @@ pub async fn read_states(
                 set.0.insert(row.get(1), Checksum(row.get(2)));
             }
         }
+        let confirmed: Vec<&str> = applied
+            .iter()
+            .filter(|(schema, set)| doubted.get(**schema) == Some(*set))
+            .map(|(schema, _)| *schema)
+            .collect();
+        if !confirmed.is_empty() {
+            // Statistics lost (a crash, a reset), then new rows counted: make them exact again so
+            // the summaries are trusted next time. Best effort: it needs to own the tables.
+            if let Err(err) = client.batch_execute(&bookkeeping::analyze_sql(&confirmed)).await {
+                tracing::debug!("could not refresh the statistics of {} bookkeeping tables: {err}", confirmed.len());
+                client.batch_execute("ROLLBACK").await.map_err(|err| Error::database("rolling back", None, err))?;
+            }
+        }
         states.extend(applied.into_iter().map(|(schema, set)| (schema.to_owned(), SchemaState::Applied(set))));
     }
     Ok((states, stats))
+}
+
+/// A bookkeeping table's summary comment and statistics, from one summary query.
+struct Bookkept {
+    comment: Option<String>,
+    live_rows: i64,
+    rows_changed: i64,
+}
+
+impl Bookkept {
+    /// The cheap consistency check ([`bookkeeping::statistics_agree`]).
+    fn statistics_agree(&self, applied: &Applied) -> bool {
+        bookkeeping::statistics_agree(applied.0.len(), self.live_rows, self.rows_changed)
+    }
 }
 
 /// The exact state of one schema, read from its table (used when retrying).

@@ -189,6 +189,7 @@ impl Migrator {
         report.read.from_summary += stats.from_summary;
         report.read.from_table += stats.from_table;
         report.read.queries += stats.queries;
+        report.read.doubted += stats.doubted;
         let status_of = |schema: &str| {
             states.get(schema).map_or(SchemaStatus::Missing, |s| SchemaStatus::of(s, &self.source.tenant))
         };

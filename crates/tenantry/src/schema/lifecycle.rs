@@ -82,10 +82,10 @@ pub(crate) async fn rename_schema(
     Ok(())
 }
 
-/// Takes the tenants' existence locks exclusively for the rest of the caller's transaction:
-/// waits for every open transaction and session of theirs (which hold the locks shared:
-/// `crates/tenantry/src/schema/statements.rs`), and keeps new ones waiting until the caller
-/// commits. `lock_timeout_ms` (0: none) then bounds this and every later lock wait of the
+/// Takes the tenants' existence locks and anchors exclusively for the rest of the caller's
+/// transaction: waits for every open transaction and session of theirs (which hold one of them
+/// shared: `crates/tenantry/src/schema/statements.rs`, `Guard`), and keeps new ones waiting
+/// until the caller commits. `lock_timeout_ms` (0: none) then bounds this and every later lock wait of the
 /// transaction ([`Error::TenantBusy`]). Locks are taken in a fixed order, so two renames of the
 /// same pair cannot deadlock.
 async fn wait_until_unused(
@@ -98,9 +98,16 @@ async fn wait_until_unused(
     schemas.sort_unstable();
     schemas.dedup();
     let mut sql = format!("SET LOCAL lock_timeout = {}", crate::sql::quote_literal(&format!("{lock_timeout_ms}ms")));
-    for schema in schemas {
+    for schema in &schemas {
         sql.push_str("; ");
         sql.push_str(&statements::existence_lock_exclusive_xact(schema));
+    }
+    // Then each anchor, which tenant transactions lock instead when the schema has one: the
+    // existence locks, held now, keep the migrator from creating one meanwhile
+    // (`crates/tenantry/src/migrate/apply.rs`).
+    for schema in &schemas {
+        sql.push_str("; ");
+        sql.push_str(&statements::anchor_lock_exclusive_xact(schema));
     }
     client.batch_execute(&sql).await.map_err(|err| match err.code() {
         Some(code) if *code == SqlState::LOCK_NOT_AVAILABLE => busy(tenants[0], action, lock_timeout_ms),

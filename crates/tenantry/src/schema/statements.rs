@@ -89,16 +89,47 @@ pub enum MissingSchema {
     Fails,
 }
 
+/// The table a guarded tenant transaction locks to keep its schema in place: tenantry's
+/// bookkeeping table, which every tenant the migrator made or migrated has
+/// (`crates/tenantry/src/migrate/bookkeeping.rs`).
+pub const ANCHOR_TABLE: &str = crate::migrate::bookkeeping::TABLE;
+
+/// How a guarded tenant transaction keeps its schema from disappearing under it (see
+/// [`begin_with_search_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard<'a> {
+    /// Lock the schema's [`ANCHOR_TABLE`] in `ACCESS SHARE` mode before `BEGIN`: one utility
+    /// statement. A missing schema fails the message with `3F000` before `BEGIN`; a schema
+    /// without the table (or whose table the role may not read) with `42P01` (`42501`), and
+    /// the caller then uses [`Guard::Advisory`].
+    Anchor(&'a str),
+    /// The schema's advisory existence lock, then a fresh read of `pg_namespace`.
+    Advisory(&'a str, MissingSchema),
+}
+
 /// Opens a transaction whose search path is `path` (a [`quote_ident_list`](crate::sql::quote_ident_list)
 /// ending in `pg_temp`), in one message.
 ///
-/// With `guard` (the tenant schema, when shared schemas follow it on the path), the message
+/// With a `guard` (the tenant schema, when shared schemas follow it on the path), the message
 /// also keeps that schema from falling through: PostgreSQL silently skips a missing schema on
 /// the search path and would serve shared tables of the same name as the tenant's.
+///
+/// [`Guard::Anchor`] (the common case) locks the tenant's bookkeeping table for the whole
+/// transaction: `LOCK TABLE ONLY "<schema>".tenantry_migrations IN ACCESS SHARE MODE; BEGIN;
+/// SET LOCAL search_path TO …`. `DROP SCHEMA … CASCADE` must lock that table exclusively, so
+/// it waits for the transaction (even a drop typed by hand), and tenantry's rename locks it
+/// first ([`anchor_lock_exclusive_xact`]). Statements before `BEGIN` in one message run in an
+/// implicit transaction that `BEGIN` turns into the explicit one, so the lock is held until
+/// COMMIT or ROLLBACK; and a failed lock fails the message *before* `BEGIN`, leaving no
+/// transaction block open. Taking a relation lock makes PostgreSQL process the catalog
+/// invalidations that arrived meanwhile, and it looks the name up again after a wait: a drop
+/// or rename that committed while the lock was awaited fails the message with `3F000`. It costs
+/// one utility statement: 20 thousand server instructions, where [`Guard::Advisory`] costs
+/// 166 thousand (docs/benchmarks.md, "What the guard costs").
+///
+/// [`Guard::Advisory`], for schemas without the table:
 /// - The tenant's existence lock, shared, for the whole transaction: drop and rename wait for
-///   it ([`existence_lock_exclusive_xact`]). Statements before `BEGIN` in one message run in an
-///   implicit transaction that `BEGIN` turns into the explicit one, so the lock is held until
-///   COMMIT or ROLLBACK.
+///   it ([`existence_lock_exclusive_xact`]).
 /// - After the lock, the path is set by [`set_path_if_present`], a fresh read of
 ///   `pg_namespace`: a drop or rename that committed while this transaction waited for the lock
 ///   leaves no row, and the path is not set.
@@ -117,23 +148,41 @@ pub enum MissingSchema {
 /// server connection PgBouncer lent, where it would collide with the next client's statement of
 /// the same name), and `DISCARD TEMP` when the session may hold another tenant's temporary
 /// objects. `DISCARD TEMP` is part of the transaction: if it rolls back, so does the discard.
-pub fn begin_with_search_path(path: &str, guard: Option<&str>, missing: MissingSchema, prelude: Prelude) -> String {
+pub fn begin_with_search_path(path: &str, guard: Option<Guard<'_>>, prelude: Prelude) -> String {
     let mut sql = String::new();
     prelude.push_to(&mut sql);
-    let Some(schema) = guard else {
-        sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}"));
-        return sql;
-    };
-    if missing == MissingSchema::Fails {
-        sql.push_str(&format!("SELECT {}::regnamespace; ", quote_literal(&quote_ident(schema))));
+    match guard {
+        None => sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}")),
+        Some(Guard::Anchor(schema)) => sql.push_str(&format!(
+            "LOCK TABLE ONLY {}.{ANCHOR_TABLE} IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO {path}",
+            quote_ident(schema)
+        )),
+        Some(Guard::Advisory(schema, missing)) => {
+            if missing == MissingSchema::Fails {
+                sql.push_str(&format!("SELECT {}::regnamespace; ", quote_literal(&quote_ident(schema))));
+            }
+            sql.push_str(&existence_lock_shared_xact(schema));
+            sql.push_str("; BEGIN; ");
+            if missing == MissingSchema::Fails {
+                sql.push_str(&format!("SET LOCAL search_path TO {}, pg_temp; ", quote_ident(schema)));
+            }
+            sql.push_str(&set_path_if_present(path, schema, true));
+        }
     }
-    sql.push_str(&existence_lock_shared_xact(schema));
-    sql.push_str("; BEGIN; ");
-    if missing == MissingSchema::Fails {
-        sql.push_str(&format!("SET LOCAL search_path TO {}, pg_temp; ", quote_ident(schema)));
-    }
-    sql.push_str(&set_path_if_present(path, schema, true));
     sql
+}
+
+/// Locks `schema`'s [`ANCHOR_TABLE`] exclusively until the transaction ends, if the schema has
+/// one (drop, rename: after [`existence_lock_exclusive_xact`], which keeps the migrator from
+/// creating the table meanwhile). One `DO` statement, its body a single-quoted literal.
+pub fn anchor_lock_exclusive_xact(schema: &str) -> String {
+    let table = format!("{}.{ANCHOR_TABLE}", quote_ident(schema));
+    let body = format!(
+        "BEGIN IF pg_catalog.to_regclass({table_literal}) IS NOT NULL THEN \
+         LOCK TABLE ONLY {table} IN ACCESS EXCLUSIVE MODE; END IF; END",
+        table_literal = quote_literal(&table),
+    );
+    format!("DO {}", quote_literal(&body))
 }
 
 /// Sets the search path to `path` if `schema` exists in a fresh read of `pg_namespace` (a new
@@ -226,7 +275,13 @@ mod tests {
         assert_eq!(drop_schema("a"), r#"DROP SCHEMA "a" CASCADE"#);
         assert_eq!(rename_schema("a", "b"), r#"ALTER SCHEMA "a" RENAME TO "b""#);
         let full = r#""acme", "shared", pg_temp"#;
-        let counted = begin_with_search_path(full, Some("acme"), MissingSchema::Counted, Prelude::default());
+        let anchored = begin_with_search_path(full, Some(Guard::Anchor("acme")), Prelude::default());
+        assert_eq!(
+            anchored,
+            r#"LOCK TABLE ONLY "acme".tenantry_migrations IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO "acme", "shared", pg_temp"#
+        );
+        let counted =
+            begin_with_search_path(full, Some(Guard::Advisory("acme", MissingSchema::Counted)), Prelude::default());
         assert_eq!(
             counted,
             format!(
@@ -235,21 +290,21 @@ mod tests {
                  FROM pg_catalog.pg_namespace WHERE nspname = 'acme'"
             )
         );
-        let fails = begin_with_search_path(full, Some("acme"), MissingSchema::Fails, Prelude::default());
+        let fails =
+            begin_with_search_path(full, Some(Guard::Advisory("acme", MissingSchema::Fails)), Prelude::default());
         assert!(fails.starts_with(r#"SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#));
         assert!(fails.contains(r#"; BEGIN; SET LOCAL search_path TO "acme", pg_temp; SELECT pg_catalog.set_config("#));
         assert_eq!(
-            begin_with_search_path(r#""public", pg_temp"#, None, MissingSchema::Fails, Prelude::default()),
+            begin_with_search_path(r#""public", pg_temp"#, None, Prelude::default()),
             r#"BEGIN; SET LOCAL search_path TO "public", pg_temp"#
         );
         assert_eq!(
-            begin_with_search_path(
-                "\"public\"",
-                None,
-                MissingSchema::Counted,
-                Prelude { deallocate_all: true, discard_temp: true }
-            ),
+            begin_with_search_path("\"public\"", None, Prelude { deallocate_all: true, discard_temp: true }),
             r#"DEALLOCATE ALL; DISCARD TEMP; BEGIN; SET LOCAL search_path TO "public""#
+        );
+        assert_eq!(
+            anchor_lock_exclusive_xact("it's"),
+            r#"DO 'BEGIN IF pg_catalog.to_regclass(''"it''''s".tenantry_migrations'') IS NOT NULL THEN LOCK TABLE ONLY "it''s".tenantry_migrations IN ACCESS EXCLUSIVE MODE; END IF; END'"#
         );
         assert_eq!(set_session_search_path("\"t\"", None, Prelude::default()), r#"SET search_path TO "t""#);
     }
