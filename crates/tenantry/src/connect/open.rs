@@ -108,6 +108,14 @@ impl ConnectionSettings {
         env
     }
 
+    /// Sends a cancel request for `token`'s session, over TLS when the session used it.
+    ///
+    /// # Errors
+    /// tokio-postgres's error when the request cannot be sent.
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) -> Result<(), tokio_postgres::Error> {
+        token.cancel_query(self.make_tls.clone()).await
+    }
+
     /// Opens a connection. With `sslmode=allow`, a plain connection first and, if the server
     /// refuses it, one over TLS, as libpq.
     ///

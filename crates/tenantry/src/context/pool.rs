@@ -31,6 +31,11 @@ impl Manager {
     pub(crate) fn anchors(&self) -> &Arc<Anchors> {
         &self.anchors
     }
+
+    /// How its connections are opened (and their statements cancelled).
+    pub(crate) fn connection_settings(&self) -> &ConnectionSettings {
+        &self.connection
+    }
 }
 
 impl managed::Manager for Manager {
