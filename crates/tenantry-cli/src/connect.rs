@@ -16,7 +16,7 @@ pub(crate) async fn resolve_database_url(settings: &mut Settings) -> anyhow::Res
     let url = tokio::task::spawn_blocking(move || embedded.ensure_running())
         .await?
         .map_err(|err| anyhow::Error::new(Unavailable(format!("cannot start the embedded PostgreSQL: {err}"))))?;
-    tracing::debug!("using the embedded cluster at {url}");
+    tracing::debug!("using the embedded cluster at {}", tenantry::error::mask_password(&url));
     settings.config.database_url = Some(url);
     Ok(())
 }

@@ -92,6 +92,7 @@ fn classify_tenantry(error: &tenantry::Error) -> Exit {
         | E::UnknownEnvironmentVariable { .. }
         | E::MissingDatabaseUrl
         | E::InvalidDatabaseUrl { .. }
+        | E::ConnectionSettings { .. }
         | E::MigrationSource { .. }
         | E::SessionModeBehindPgBouncer => Exit::Usage,
         // A statement that never reached the server: the connection is gone.

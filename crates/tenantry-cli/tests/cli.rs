@@ -1,6 +1,8 @@
 //! The `tenantry` binary end to end, against a throwaway PostgreSQL: every command, human and
 //! JSON output, every exit code, and bad input.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -22,19 +24,7 @@ fn tenantry(dir: &Path, url: &str) -> Command {
 
 /// A project with the first `count` workload migrations and no dump.
 fn project(count: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenantry/tests/fixtures/workload");
-    let tenant = dir.path().join("migrations/tenant");
-    std::fs::create_dir_all(&tenant).expect("mkdir");
-    std::fs::create_dir_all(dir.path().join("migrations/shared")).expect("mkdir");
-    for entry in std::fs::read_dir(&fixtures).expect("fixtures").filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".sql") && name[..4].parse::<usize>().is_ok_and(|v| v <= count) {
-            std::fs::copy(entry.path(), tenant.join(&name)).expect("copy");
-        }
-    }
-    std::fs::write(dir.path().join("tenantry.toml"), "[migrations]\ndump = false\n").expect("config");
-    dir
+    common::project_with(count, "[migrations]\ndump = false\n")
 }
 
 fn json(output: &[u8]) -> Value {

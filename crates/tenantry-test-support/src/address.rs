@@ -40,7 +40,7 @@ pub(crate) fn socket_conninfo(socket_dir: &Path, port: u16, dbname: &str) -> Str
 }
 
 /// A key/value conninfo value: bare when safe, else single-quoted with `\` escapes.
-fn conninfo_value(value: &str) -> String {
+pub(crate) fn conninfo_value(value: &str) -> String {
     let safe = !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '\'' || c == '\\');
     if safe {
         value.to_owned()
@@ -50,7 +50,7 @@ fn conninfo_value(value: &str) -> String {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for a URL path segment.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

@@ -16,6 +16,8 @@
 //! - [`Cluster::tls`] (and [`Cluster::tls_self_signed`]) start another cluster with `ssl = on`,
 //!   a certificate chain made with rcgen and `pg_hba.conf` lines demanding TLS or a client
 //!   certificate; [`Cluster::client_pki`] has the client's files.
+//! - [`Cluster::password_superuser`] makes a role that must log in with its password
+//!   (`scram-sha-256`; every other role is trusted), for tests that a password never leaks.
 //! - After the test binary exits, a watchdog process stops PgBouncer and the server and removes
 //!   the temporary directory, unless a test failed while holding a [`TestDatabase`]: then the
 //!   directory (with a `KEEP` file listing the kept databases) stays for inspection, and the
@@ -68,6 +70,7 @@ mod cluster;
 mod database;
 mod layout;
 mod once;
+mod password;
 mod pgbouncer;
 mod pki;
 mod process;
@@ -78,6 +81,7 @@ mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
+pub use password::PasswordRole;
 pub use pgbouncer::PgBouncer;
 pub use pki::{ClientPki, CERT_USER};
 pub use tls::TLS_ONLY_USER;

@@ -31,10 +31,11 @@ SQL
 
 path='"acme", "shared", pg_temp'
 declare -A begin=(
-    [1-unguarded]="BEGIN; SET LOCAL search_path TO $path"
-    [2-anchor]="LOCK TABLE ONLY \"acme\".tenantry_migrations IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO $path"
-    [3-advisory]="SELECT pg_catalog.pg_advisory_xact_lock_shared(1953395716, pg_catalog.hashtext('acme')); BEGIN; SELECT pg_catalog.set_config('search_path', '$path', true) FROM pg_catalog.pg_namespace WHERE nspname = 'acme'"
-    [4-cast-only]="BEGIN; SET LOCAL search_path TO $path; SELECT '\"acme\"'::regnamespace"
+    [1-unguarded]="RESET ROLE; BEGIN; SET LOCAL search_path TO $path"
+    [2-anchor]="RESET ROLE; LOCK TABLE ONLY \"acme\".tenantry_migrations IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO $path"
+    [3-advisory]="RESET ROLE; SELECT pg_catalog.pg_advisory_xact_lock_shared(1953395716, pg_catalog.hashtext('acme')); BEGIN; SELECT pg_catalog.set_config('search_path', '$path', true) FROM pg_catalog.pg_namespace WHERE nspname = 'acme'"
+    [4-before-8]="BEGIN; SET LOCAL search_path TO $path; SELECT '\"acme\"'::regnamespace"
+    [5-bare]="BEGIN; SET LOCAL search_path TO $path"
 )
 
 instructions() {

@@ -57,7 +57,9 @@ pub const CONFIG_FILE_NAME: &str = "tenantry.toml";
 
 /// All of tenantry's settings. Build one with [`Config::load`], [`Config::from_toml`] or
 /// [`Config::default`] and field assignment.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// Its `Debug` masks the password of `database_url` (src/secret/guard.rs).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct Config {
@@ -117,7 +119,10 @@ pub enum TenantSourceKind {
 }
 
 /// Migration settings (see docs/migrations.md).
-#[derive(Debug, Clone, Deserialize)]
+///
+/// Its `Debug` is written out (below) so that a field holding a secret cannot be added without
+/// deciding how it prints.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct MigrationsConfig {
@@ -150,6 +155,43 @@ pub struct MigrationsConfig {
     pub dump: bool,
     /// Where the dump goes. Default `db/schema.sql`. Env: `TENANTRY_DUMP_PATH`.
     pub dump_path: PathBuf,
+}
+
+/// Destructured so that a new field (a second database URL, say) is a compile error here until
+/// it is printed masked or plainly on purpose (issue 10).
+impl std::fmt::Debug for MigrationsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            directory,
+            jobs,
+            lock_timeout_ms,
+            statement_timeout_ms,
+            max_retries,
+            retry_backoff_ms,
+            transaction_per_migration,
+            durable_commits,
+            template,
+            template_schema,
+            seed_file,
+            dump,
+            dump_path,
+        } = self;
+        f.debug_struct("MigrationsConfig")
+            .field("directory", directory)
+            .field("jobs", jobs)
+            .field("lock_timeout_ms", lock_timeout_ms)
+            .field("statement_timeout_ms", statement_timeout_ms)
+            .field("max_retries", max_retries)
+            .field("retry_backoff_ms", retry_backoff_ms)
+            .field("transaction_per_migration", transaction_per_migration)
+            .field("durable_commits", durable_commits)
+            .field("template", template)
+            .field("template_schema", template_schema)
+            .field("seed_file", seed_file)
+            .field("dump", dump)
+            .field("dump_path", dump_path)
+            .finish()
+    }
 }
 
 impl Default for MigrationsConfig {
@@ -200,6 +242,35 @@ pub struct PoolConfig {
     /// tenants leave the known-tenants cache at once (docs/context.md, "Announcements"). Default
     /// true; never behind PgBouncer (`LISTEN` needs a session). Env: `TENANTRY_LISTEN_FOR_SCHEMA_CHANGES`.
     pub listen_for_schema_changes: bool,
+}
+
+/// Written out, not derived, to mask the password; the destructuring makes a new field a
+/// compile error here, so none can be printed unmasked by accident (issue 10).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            database_url,
+            default_schema,
+            shared_schemas,
+            schema_prefix,
+            schema_suffix,
+            tenants,
+            pool,
+            migrations,
+            provenance,
+        } = self;
+        f.debug_struct("Config")
+            .field("database_url", &database_url.as_deref().map(crate::error::mask_password))
+            .field("default_schema", default_schema)
+            .field("shared_schemas", shared_schemas)
+            .field("schema_prefix", schema_prefix)
+            .field("schema_suffix", schema_suffix)
+            .field("tenants", tenants)
+            .field("pool", pool)
+            .field("migrations", migrations)
+            .field("provenance", provenance)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -527,8 +598,7 @@ impl Config {
     /// # Errors
     /// [`Error::ConfigParse`] with the key and line for bad TOML, unknown keys and wrong types.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, Error> {
-        let mut config: Self = toml::from_str(text)
-            .map_err(|source| Error::ConfigParse { path: path.to_owned(), source: Box::new(source) })?;
+        let mut config: Self = toml::from_str(text).map_err(|source| toml_error(text, path, &source))?;
         config.provenance.file = Some(path.to_owned());
         Ok(config)
     }
@@ -670,6 +740,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// [`Error::ConfigParse`] from the TOML parser's error: its message, the line, and the key
+/// written on that line, never the line itself (it may hold the database password).
+fn toml_error(text: &str, path: &Path, error: &toml::de::Error) -> Error {
+    let start = error.span().map(|span| span.start.min(text.len()));
+    let line = start.map(|start| text[..start].matches('\n').count() + 1);
+    let key = start
+        .and_then(|start| text[..start].rsplit('\n').next().zip(text[start..].split('\n').next()))
+        .map(|(before, after)| format!("{before}{after}"))
+        .and_then(|line| line.split_once('=').map(|(key, _)| key.trim().to_owned()))
+        .filter(|key| !key.is_empty() && !key.starts_with('['));
+    let problem = match key {
+        Some(key) => format!("`{key}`: {}", error.message()),
+        None => error.message().to_owned(),
+    };
+    Error::ConfigParse { path: path.to_owned(), line, problem }
 }
 
 fn known_variables() -> String {

@@ -71,13 +71,15 @@ pub enum Error {
     },
 
     /// The configuration file is not valid TOML or holds an unknown key or a wrong type.
-    #[error("invalid configuration in {}: {source}", path.display())]
+    #[error("invalid configuration in {}{}: {problem}", path.display(), line_suffix(*.line))]
     ConfigParse {
         /// The file.
         path: PathBuf,
-        /// The parser's error; it names the key and the line.
-        #[source]
-        source: Box<toml::de::Error>,
+        /// The line (from 1) where the parser stopped, if it says.
+        line: Option<usize>,
+        /// The parser's message; it names the key. Not the parser's whole error: that quotes
+        /// the line, which may hold the database password (and its `Debug`, the whole file).
+        problem: String,
     },
 
     /// A configuration value is not acceptable.
@@ -108,23 +110,23 @@ pub enum Error {
     MissingDatabaseUrl,
 
     /// The connection settings (the URL, `PG*` variables, certificate files) cannot be used.
-    #[error("invalid connection settings for {url}: {source}")]
+    #[error("invalid connection settings for {url}: {problem}")]
     ConnectionSettings {
         /// The URL with its password masked.
         url: String,
-        /// What is wrong, naming the setting.
-        #[source]
-        source: crate::connect::SettingsError,
+        /// What is wrong, naming the setting. Not a `source`: the message already holds it, and
+        /// `{err:#}` would print it twice.
+        problem: crate::connect::SettingsError,
     },
 
     /// The database URL could not be parsed.
-    #[error("invalid database URL {url}: {source}; expected postgres://user:password@host:port/database")]
+    #[error("invalid database URL {url}: {problem}; expected postgres://user:password@host:port/database")]
     InvalidDatabaseUrl {
         /// The URL with its password masked.
         url: String,
-        /// The parser's error.
-        #[source]
-        source: tokio_postgres::Error,
+        /// The parser's complaint, without the pieces of the input it quotes (they may be part of
+        /// the password: src/secret/guard.rs `describe_parse_error`).
+        problem: String,
     },
 
     /// No connection to PostgreSQL could be made.
@@ -255,9 +257,18 @@ impl Error {
         }
     }
 
+    /// [`Error::InvalidDatabaseUrl`] for `url`, which tokio-postgres could not parse.
+    pub(crate) fn invalid_database_url(url: &str, source: &tokio_postgres::Error) -> Self {
+        Self::InvalidDatabaseUrl { url: mask_password(url), problem: crate::secret::describe_parse_error(source) }
+    }
+
     pub(crate) fn database(action: &'static str, tenant: Option<&str>, source: tokio_postgres::Error) -> Self {
         Self::Database { action, tenant: tenant.map(str::to_owned), source }
     }
+}
+
+fn line_suffix(line: Option<usize>) -> String {
+    line.map(|line| format!(", line {line}")).unwrap_or_default()
 }
 
 fn tenant_suffix(tenant: Option<&str>) -> String {
@@ -297,70 +308,4 @@ pub(crate) fn describe_pg(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A database URL with its password replaced by `********`, for messages and logs.
-///
-/// ```
-/// assert_eq!(
-///     tenantry::error::mask_password("postgres://app:s3cret@db:5432/app"),
-///     "postgres://app:********@db:5432/app"
-/// );
-/// assert_eq!(
-///     tenantry::error::mask_password("host=/tmp user=app password=s3cret dbname=app"),
-///     "host=/tmp user=app password=******** dbname=app"
-/// );
-/// ```
-pub fn mask_password(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let (authority, tail) = match rest.find(['/', '?']) {
-            Some(end) => rest.split_at(end),
-            None => (rest, ""),
-        };
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _password)) => format!("{user}:********@{host}"),
-                None => authority.to_owned(),
-            },
-            None => authority.to_owned(),
-        };
-        let tail = mask_query_password(tail);
-        format!("{scheme}://{authority}{tail}")
-    } else {
-        url.split(' ')
-            .map(|pair| match pair.split_once('=') {
-                Some(("password", _)) => "password=********".to_owned(),
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-fn mask_query_password(tail: &str) -> String {
-    let Some((path, query)) = tail.split_once('?') else { return tail.to_owned() };
-    let query = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("password", _)) => "password=********".to_owned(),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{path}?{query}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_passwords_in_every_url_form() {
-        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(mask_password("postgres://h/db"), "postgres://h/db");
-        assert_eq!(mask_password("postgres://u:p@ss@h/db"), "postgres://u:********@h/db");
-        assert_eq!(
-            mask_password("postgresql:///db?host=/tmp&password=x&user=u"),
-            "postgresql:///db?host=/tmp&password=********&user=u"
-        );
-        assert_eq!(mask_password("embedded"), "embedded");
-    }
-}
+pub use crate::secret::mask_password;

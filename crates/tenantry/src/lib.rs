@@ -60,6 +60,7 @@ pub mod error;
 pub mod migrate;
 pub mod name;
 pub mod schema;
+mod secret;
 pub mod sql;
 #[cfg(feature = "sqlx")]
 pub mod sqlx;

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use crate::announce::{self, SchemaChange};
 use crate::cache::TenantCache;
 use crate::config::{Config, TenantSourceKind};
-use crate::connect::ConnectionSettings;
+use crate::connect::{ConnectionSettings, SettingsError};
 use crate::context::{self, Generations, PgPool, SearchPath, TenantSession, TenantTransaction};
 use crate::error::{BoxError, Error};
 use crate::name::{NamingRules, TenantName};
@@ -92,8 +92,10 @@ impl TenantryBuilder {
         let config = self.config;
         config.validate()?;
         let url = config.database_url.clone().ok_or(Error::MissingDatabaseUrl)?;
-        let connection = ConnectionSettings::from_url(&url)
-            .map_err(|source| Error::ConnectionSettings { url: crate::error::mask_password(&url), source })?;
+        let connection = ConnectionSettings::from_url(&url).map_err(|source| match source {
+            SettingsError::Driver { source } => Error::invalid_database_url(&url, &source),
+            problem => Error::ConnectionSettings { url: crate::error::mask_password(&url), problem },
+        })?;
         let generations = Arc::new(Generations::default());
         let pool = context::build_pool(&config, connection.clone(), Arc::clone(&generations))?;
         let source = self.source.unwrap_or_else(|| match config.tenants.source {

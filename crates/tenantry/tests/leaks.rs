@@ -617,3 +617,109 @@ async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_anno
     assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "anchored now");
     tx.commit().await.expect("commits");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenants_own_enum_type_is_read_behind_pgbouncer() {
+    let db = test_database("leaks_enum_pgbouncer").await;
+    let raw = raw_client(&db.url()).await;
+    let tenants = ["acme", "globex", "initech"];
+    for tenant in tenants {
+        raw.batch_execute(&format!(
+            "CREATE SCHEMA {tenant}; CREATE TYPE {tenant}.plan AS ENUM ('free', 'paid'); \
+             CREATE TABLE {tenant}.account (plan {tenant}.plan NOT NULL); INSERT INTO {tenant}.account VALUES ('paid')"
+        ))
+        .await
+        .expect("a tenant with its own enum type");
+    }
+    let mut config = tenantry::Config::default();
+    config.database_url = Some(db.pgbouncer_url());
+    config.pool.behind_pgbouncer = true;
+    config.pool.max_size = 1;
+    // Two applications through one PgBouncer: their transactions share its server connections.
+    let first = Tenantry::connect(config.clone()).await.expect("connects through PgBouncer");
+    let second = Tenantry::connect(config).await.expect("connects through PgBouncer");
+    for round in 0..2 {
+        for (index, tenant) in tenants.iter().enumerate() {
+            let tenantry = if (index + round) % 2 == 0 { &first } else { &second };
+            let tenant = tenantry.tenant(tenant).expect("valid");
+            let mut tx = tenantry.transaction_in(Some(&tenant)).await.expect("begins");
+            // A column of a type the driver has not seen: it looks the type up with a statement
+            // of its own, which must exist on whichever server connection PgBouncer lent.
+            let rows = tx.query("SELECT plan FROM account", &[]).await;
+            let rows = rows.unwrap_or_else(|err| panic!("round {round}, {tenant}: {err}"));
+            assert_eq!(rows.len(), 1);
+            tx.commit().await.expect("commits");
+        }
+    }
+    // A type first met after another statement of the transaction cannot be retried: the
+    // transaction may fail, but its connection is retired, and the next transaction works.
+    raw.batch_execute(
+        "CREATE SCHEMA hooli; CREATE TYPE hooli.plan AS ENUM ('free', 'paid');          CREATE TABLE hooli.account (plan hooli.plan NOT NULL); INSERT INTO hooli.account VALUES ('free')",
+    )
+    .await
+    .expect("another tenant");
+    let hooli = first.tenant("hooli").expect("valid");
+    let mut tx = first.transaction_in(Some(&hooli)).await.expect("begins");
+    tx.query("SELECT 1", &[]).await.expect("runs");
+    if let Err(err) = tx.query("SELECT plan FROM account", &[]).await {
+        assert_eq!(err.sqlstate(), Some("26000"), "{err}");
+    }
+    drop(tx);
+    let mut tx = first.transaction_in(Some(&hooli)).await.expect("begins");
+    let rows = tx.query("SELECT plan FROM account", &[]).await.expect("a fresh connection reads the type");
+    assert_eq!(rows.len(), 1);
+    tx.commit().await.expect("commits");
+}
+
+#[tokio::test]
+async fn a_role_set_for_the_session_in_a_transaction_never_reaches_the_next_transaction() {
+    let db = test_database("leaks_transaction_role").await;
+    let (tenantry, acme, globex) = two_tenants(&db).await;
+    let raw = raw_client(&db.url()).await;
+    raw.batch_execute(
+        "CREATE ROLE leaks_acme_role; GRANT USAGE ON SCHEMA acme, shared TO leaks_acme_role; \
+         GRANT SELECT ON acme.marker, shared.marker TO leaks_acme_role",
+    )
+    .await
+    .expect("a role of acme's (as an application using row-level security would have)");
+    let login: String = raw.query_one("SELECT current_user::text", &[]).await.expect("user").get(0);
+    for (sql, ends) in [
+        ("SET ROLE leaks_acme_role", "COMMIT"),
+        ("SELECT set_config('role', 'leaks_acme_role', false)", "COMMIT"),
+        ("SET ROLE leaks_acme_role", "ROLLBACK"),
+    ] {
+        let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
+        tx.batch_execute(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+        let user: String = tx.query_one("SELECT current_user::text", &[]).await.expect("reads").get(0);
+        assert_eq!(user, "leaks_acme_role", "{sql} took effect");
+        match ends {
+            "COMMIT" => tx.commit().await.expect("commits"),
+            _ => tx.rollback().await.expect("rolls back"),
+        }
+        // The pool has one connection: the next transaction, another tenant's, gets it.
+        let mut tx = tenantry.transaction_in(Some(&globex)).await.expect("begins");
+        let user: String = tx.query_one("SELECT current_user::text", &[]).await.expect("reads").get(0);
+        assert_eq!(user, login, "after {sql:?} and {ends}, globex's transaction runs as the login user");
+        tx.commit().await.expect("commits");
+    }
+}
+
+#[cfg(feature = "sqlx")]
+#[tokio::test]
+async fn a_role_set_in_an_sqlx_transaction_never_reaches_the_next_one() {
+    let db = test_database("leaks_sqlx_role").await;
+    let (tenantry, acme, globex) = two_tenants(&db).await;
+    raw_client(&db.url())
+        .await
+        .batch_execute("CREATE ROLE leaks_sqlx_role; GRANT USAGE ON SCHEMA acme TO leaks_sqlx_role")
+        .await
+        .expect("role");
+    let pool = sqlx_pool(&db).await;
+    let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&acme)).await.expect("begins");
+    sqlx::query("SET ROLE leaks_sqlx_role").execute(&mut *tx).await.expect("sets the role for the session");
+    tx.commit().await.expect("commits");
+    let mut tx = tenantry.sqlx_transaction_in(&pool, Some(&globex)).await.expect("begins");
+    let (user,): (String,) = sqlx::query_as("SELECT current_user::text").fetch_one(&mut *tx).await.expect("reads");
+    assert_eq!(user, "postgres", "the next transaction runs as the login user");
+    tx.commit().await.expect("commits");
+}

@@ -24,9 +24,11 @@ pub enum SettingsError {
     },
 
     /// tokio-postgres refused the settings (an unknown keyword, a port that is not a number).
+    // Without the key or character it quotes: it may be a piece of a password
+    // (src/secret/guard.rs `describe_parse_error`).
     #[error(
-        "{source}: {}; see the libpq keywords tenantry reads in docs/configuration.md",
-        std::error::Error::source(.source).map(ToString::to_string).unwrap_or_default()
+        "{}; see the libpq keywords tenantry reads in docs/configuration.md",
+        crate::secret::describe_parse_error(.source)
     )]
     Driver {
         /// Its error, which names the keyword.

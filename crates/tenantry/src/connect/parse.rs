@@ -19,24 +19,25 @@ pub(crate) fn parse(input: &str) -> Result<Vec<(String, String)>, SettingsError>
 /// The part of a URL after `postgres://`.
 fn parse_url(rest: &str) -> Result<Vec<(String, String)>, SettingsError> {
     let mut pairs = Vec::new();
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    // The last `@`: a password with a raw `@` in it still parses (libpq would need `%40`).
-    let hosts = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            if !user.is_empty() {
-                pairs.push(("user".to_owned(), decode(user, "the user name in the URL")?));
-            }
-            if let Some(password) = password {
-                pairs.push(("password".to_owned(), decode(password, "the password in the URL")?));
-            }
-            hosts
-        }
-        None => authority,
+    // The user info runs to the first `@`, as tokio-postgres reads it (and `mask_password` masks
+    // it): a raw password may hold `/`, `?`, `#` or `:`, but not `@` or `%` (percent-encode them).
+    let (userinfo, rest) = match rest.split_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
     };
+    let (hosts, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            pairs.push(("user".to_owned(), decode(user, "the user name in the URL")?));
+        }
+        if let Some(password) = password {
+            pairs.push(("password".to_owned(), decode(password, "the password in the URL")?));
+        }
+    }
     if !hosts.is_empty() {
         let (names, ports) = split_hosts(hosts)?;
         if names.iter().any(|name| !name.is_empty()) {
@@ -213,7 +214,8 @@ mod tests {
         );
         assert_eq!(pairs("postgresql://"), owned(&[]));
         assert_eq!(pairs("postgresql:///db?host=%2Ftmp"), owned(&[("dbname", "db"), ("host", "/tmp")]));
-        assert_eq!(pairs("postgres://u:p@ss@h/db")[1], ("password".to_owned(), "p@ss".to_owned()));
+        assert_eq!(pairs("postgres://u:p/a?s#s:@h/db")[1], ("password".to_owned(), "p/a?s#s:".to_owned()));
+        assert_eq!(pairs("postgres://u:p%40ss@h/db")[1], ("password".to_owned(), "p@ss".to_owned()));
         assert_eq!(pairs("postgres://h/db?ssl=true")[2], ("sslmode".to_owned(), "require".to_owned()));
     }
 

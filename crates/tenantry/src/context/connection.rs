@@ -56,6 +56,9 @@ pub(crate) struct PgConnection {
     /// connection comes back means its user stopped waiting (a dropped future), and the
     /// statement may still be running on the server ([`discard_abandoned`]).
     pub(crate) in_flight: bool,
+    /// The driver's cached type-lookup statements no longer exist on the server (behind
+    /// PgBouncer): the pool drops the connection instead of lending it again.
+    pub(crate) retire: bool,
     pub(crate) created_at: Instant,
     tenants_seen: HashSet<TenantName>,
     /// Which cached statements announced schema changes made stale.
@@ -80,6 +83,7 @@ impl PgConnection {
             needs_reset: false,
             interrupted: false,
             in_flight: false,
+            retire: false,
             created_at: Instant::now(),
             tenants_seen: HashSet::new(),
             generations,

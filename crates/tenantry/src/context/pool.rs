@@ -70,6 +70,9 @@ impl managed::Manager for Manager {
         if conn.tenants_seen() >= self.max_tenants {
             return Err(RecycleError::message("connection served its maximum number of tenants"));
         }
+        if conn.retire {
+            return Err(RecycleError::message("its driver refers to statements its server connection lost"));
+        }
         if conn.in_flight {
             // Abandoned mid-statement and dropped where no runtime could cancel it.
             return Err(RecycleError::message("a statement was abandoned mid-flight"));

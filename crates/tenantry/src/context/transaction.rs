@@ -84,6 +84,15 @@ impl TenantTransaction {
                 Err(err) => Err(err),
             };
         }
+        for _ in 0..RECONNECTS {
+            if !self.lost_driver_statement(&result) {
+                break;
+            }
+            result = match self.reconnect().await {
+                Ok((conn, path)) => conn.query(path, sql, params).await,
+                Err(err) => Err(err),
+            };
+        }
         let result = self.explain(result).await;
         self.note(result)
     }
@@ -115,6 +124,15 @@ impl TenantTransaction {
         let mut result = conn.execute(path, sql, params).await;
         if self.should_retry(&result) {
             result = match self.restart().await {
+                Ok((conn, path)) => conn.execute(path, sql, params).await,
+                Err(err) => Err(err),
+            };
+        }
+        for _ in 0..RECONNECTS {
+            if !self.lost_driver_statement(&result) {
+                break;
+            }
+            result = match self.reconnect().await {
                 Ok((conn, path)) => conn.execute(path, sql, params).await,
                 Err(err) => Err(err),
             };
@@ -249,6 +267,40 @@ impl TenantTransaction {
         self.pristine && result.as_ref().err().and_then(Error::sqlstate) == Some("0A000")
     }
 
+    /// Whether `result` failed because a statement the driver prepared and kept (tokio-postgres
+    /// keeps the statements it looks custom types up with) does not exist on the server
+    /// connection PgBouncer lent this transaction (`26000`). The connection is retired either
+    /// way; when nothing else ran in the transaction, it may run again on a fresh connection
+    /// ([`reconnect`](Self::reconnect)).
+    fn lost_driver_statement<T>(&mut self, result: &Result<T, Error>) -> bool {
+        if !self.behind_pgbouncer || result.as_ref().err().and_then(Error::sqlstate) != Some("26000") {
+            return false;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.retire = true;
+        }
+        self.pristine
+    }
+
+    /// Gives the aborted transaction's connection back to the pool, which drops it (it is
+    /// retired), and opens a new transaction on the same path on another connection.
+    async fn reconnect(&mut self) -> Result<(&mut Object<Manager>, &SearchPath), Error> {
+        let mut old =
+            self.conn.take().ok_or(Error::TransactionAborted { tenant: self.tenant().map(ToString::to_string) })?;
+        let pool =
+            Object::pool(&old).ok_or(Error::TransactionAborted { tenant: self.tenant().map(ToString::to_string) })?;
+        if old.client.batch_execute("ROLLBACK").await.is_ok() {
+            old.interrupted = false;
+        }
+        drop(old);
+        let mut conn = pool.get().await.map_err(|err| Error::Pool { source: Box::new(err) })?;
+        conn.interrupted = true;
+        conn.note_tenant(self.path.tenant());
+        open(&mut conn, &self.path, self.behind_pgbouncer).await?;
+        self.conn = Some(conn);
+        self.parts()
+    }
+
     /// Rolls the aborted transaction back and opens a new one on the same path.
     async fn restart(&mut self) -> Result<(&mut Object<Manager>, &SearchPath), Error> {
         let behind_pgbouncer = self.behind_pgbouncer;
@@ -262,6 +314,11 @@ impl TenantTransaction {
         self.parts()
     }
 }
+
+/// How many fresh connections a transaction's first statement is tried on when the driver's
+/// kept statements are lost behind PgBouncer ([`TenantTransaction::lost_driver_statement`]):
+/// each idle connection of the pool may have kept some.
+const RECONNECTS: usize = 4;
 
 /// How long [`TenantTransaction::explain`] waits for a connection to ask on.
 const EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);

@@ -5,31 +5,34 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-/// Writes `pg_dump --schema-only` of `schemas` to `path`, with `env` (libpq's TLS variables,
-/// [`ConnectionSettings::libpq_tls_env`](crate::connect::ConnectionSettings::libpq_tls_env))
-/// so it connects as tenantry does. Failures come back as a message: a dump that cannot be
-/// written is a warning, not a failed run.
-pub(crate) async fn write_dump(
-    database_url: &str,
-    env: &[(&'static str, String)],
-    schemas: &[&str],
-    path: &Path,
-) -> Result<(), String> {
+use crate::connect::ConnectionSettings;
+
+/// Writes `pg_dump --schema-only` of `schemas` to `path`, connecting with `settings` (the
+/// resolved URL, `PG*` variables, password file and TLS settings) so it connects as tenantry
+/// does. Failures come back as a message: a dump that cannot be written is a warning, not a
+/// failed run.
+pub(crate) async fn write_dump(settings: &ConnectionSettings, schemas: &[&str], path: &Path) -> Result<(), String> {
     let pg_dump = find_pg_dump().ok_or_else(|| {
         "pg_dump not found on PATH or in /usr/lib/postgresql/*/bin; install the PostgreSQL client \
          (apt-get install postgresql-client) or set migrations.dump = false"
             .to_owned()
     })?;
+    let pg_config = settings.pg_config();
+    // The connection goes through the environment, never argv (dump_env.rs says why); the
+    // password file it may write is removed when `connection` is dropped, after pg_dump exits.
+    let connection = super::dump_env::DumpConnection::new(pg_config)?;
     let mut command = Command::new(&pg_dump);
-    command.args(["--schema-only", "--no-owner", "--no-privileges", "--dbname", database_url]);
-    // The resolved TLS settings: the URL may not hold them (they may come from tenantry's
-    // own defaults or an environment given to the library rather than the process).
-    command.envs(env.iter().map(|(name, value)| (*name, value.as_str())));
+    command.args(["--schema-only", "--no-owner", "--no-privileges"]);
+    connection.apply(&mut command);
+    // libpq's sslmode and certificate files as tenantry resolved them (tokio-postgres's
+    // config above knows only disable/prefer/require).
+    command.envs(settings.libpq_tls_env());
     for schema in schemas {
         // pg_dump's -n takes a pattern; quoting makes it match exactly this name.
         command.arg(format!("--schema={}", crate::sql::quote_ident(schema)));
     }
     let output = command.output().await.map_err(|err| format!("cannot run {}: {err}", pg_dump.display()))?;
+    drop(connection);
     if !output.status.success() {
         return Err(format!("pg_dump failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim()));
     }
@@ -53,9 +56,7 @@ impl super::migrator::Migrator {
         if config.migrations.template {
             schemas.push(config.migrations.template_schema.as_str());
         }
-        let url = config.database_url.as_deref().unwrap_or_default();
-        let env = self.tenantry().connection_settings().libpq_tls_env();
-        write_dump(url, &env, &schemas, &path)
+        write_dump(self.tenantry().connection_settings(), &schemas, &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;
         Ok(path)

@@ -216,15 +216,8 @@ impl Migrator {
             if config.migrations.template {
                 schemas.push(config.migrations.template_schema.as_str());
             }
-            let url = config.database_url.as_deref().unwrap_or_default();
-            if let Err(warning) = super::dump::write_dump(
-                url,
-                &self.tenantry.connection_settings().libpq_tls_env(),
-                &schemas,
-                &config.migrations.dump_path,
-            )
-            .await
-            {
+            let settings = self.tenantry.connection_settings();
+            if let Err(warning) = super::dump::write_dump(settings, &schemas, &config.migrations.dump_path).await {
                 tracing::warn!("schema dump skipped: {warning}");
                 report.warnings.push(format!("schema dump not written: {warning}"));
             }

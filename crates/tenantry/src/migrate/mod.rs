@@ -10,6 +10,7 @@ pub mod bookkeeping;
 mod create;
 mod dispatch;
 mod dump;
+mod dump_env;
 mod durability;
 mod events;
 mod exec;

@@ -57,6 +57,10 @@ pub fn existence_lock_exclusive_xact(schema: &str) -> String {
     format!("SELECT pg_catalog.pg_advisory_xact_lock({})", existence_lock_key(schema))
 }
 
+/// Undoes a role an earlier borrower set for the session, at the start of every transaction
+/// ([`begin_with_search_path`]).
+pub const RESET_ROLE: &str = "RESET ROLE; ";
+
 /// What to clear on the connection before a tenant's work starts, in the same message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prelude {
@@ -143,6 +147,13 @@ pub enum Guard<'a> {
 ///   then leaves a path that resolves nothing (`42P01`). The cast alone would not do: it reads
 ///   a catalog cache that may predate the lock wait (docs/context.md).
 ///
+/// Every transaction then starts with `RESET ROLE`: a `SET ROLE` (or `set_config('role', …,
+/// false)`) that an earlier borrower of the connection ran for the session would otherwise
+/// make this transaction run as that role, and an application whose row-level security keys on
+/// the role would serve that tenant's rows. It is part of the transaction (a rollback restores
+/// the role until the next transaction resets it again) and costs 9 thousand server
+/// instructions (docs/benchmarks.md, "What the guard costs").
+///
 /// The [`Prelude`] comes first: `DEALLOCATE ALL` behind PgBouncer in transaction pooling (a
 /// query cancelled between Parse and ParseComplete leaves its named statement on whichever
 /// server connection PgBouncer lent, where it would collide with the next client's statement of
@@ -151,6 +162,7 @@ pub enum Guard<'a> {
 pub fn begin_with_search_path(path: &str, guard: Option<Guard<'_>>, prelude: Prelude) -> String {
     let mut sql = String::new();
     prelude.push_to(&mut sql);
+    sql.push_str(RESET_ROLE);
     match guard {
         None => sql.push_str(&format!("BEGIN; SET LOCAL search_path TO {path}")),
         Some(Guard::Anchor(schema)) => sql.push_str(&format!(
@@ -278,29 +290,31 @@ mod tests {
         let anchored = begin_with_search_path(full, Some(Guard::Anchor("acme")), Prelude::default());
         assert_eq!(
             anchored,
-            r#"LOCK TABLE ONLY "acme".tenantry_migrations IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO "acme", "shared", pg_temp"#
+            r#"RESET ROLE; LOCK TABLE ONLY "acme".tenantry_migrations IN ACCESS SHARE MODE; BEGIN; SET LOCAL search_path TO "acme", "shared", pg_temp"#
         );
         let counted =
             begin_with_search_path(full, Some(Guard::Advisory("acme", MissingSchema::Counted)), Prelude::default());
         assert_eq!(
             counted,
             format!(
-                "SELECT pg_catalog.pg_advisory_xact_lock_shared({EXISTENCE_LOCK_CLASS}, pg_catalog.hashtext('acme')); BEGIN; \
+                "RESET ROLE; SELECT pg_catalog.pg_advisory_xact_lock_shared({EXISTENCE_LOCK_CLASS}, pg_catalog.hashtext('acme')); BEGIN; \
                  SELECT pg_catalog.set_config('search_path', '\"acme\", \"shared\", pg_temp', true) \
                  FROM pg_catalog.pg_namespace WHERE nspname = 'acme'"
             )
         );
         let fails =
             begin_with_search_path(full, Some(Guard::Advisory("acme", MissingSchema::Fails)), Prelude::default());
-        assert!(fails.starts_with(r#"SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#));
+        assert!(fails.starts_with(
+            r#"RESET ROLE; SELECT '"acme"'::regnamespace; SELECT pg_catalog.pg_advisory_xact_lock_shared("#
+        ));
         assert!(fails.contains(r#"; BEGIN; SET LOCAL search_path TO "acme", pg_temp; SELECT pg_catalog.set_config("#));
         assert_eq!(
             begin_with_search_path(r#""public", pg_temp"#, None, Prelude::default()),
-            r#"BEGIN; SET LOCAL search_path TO "public", pg_temp"#
+            r#"RESET ROLE; BEGIN; SET LOCAL search_path TO "public", pg_temp"#
         );
         assert_eq!(
             begin_with_search_path("\"public\"", None, Prelude { deallocate_all: true, discard_temp: true }),
-            r#"DEALLOCATE ALL; DISCARD TEMP; BEGIN; SET LOCAL search_path TO "public""#
+            r#"DEALLOCATE ALL; DISCARD TEMP; RESET ROLE; BEGIN; SET LOCAL search_path TO "public""#
         );
         assert_eq!(
             anchor_lock_exclusive_xact("it's"),
