@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | everything succeeded |
 //! | 1 | at least one tenant failed (or a single-tenant operation failed in the database) |
-//! | 2 | usage, configuration or validation error: bad flag, bad tenant name, unknown tenant, missing or invalid configuration, malformed migration file |
+//! | 2 | usage, configuration or validation error: bad flag, bad tenant name, unknown tenant, a schema that is not a tenant, missing or invalid configuration, malformed migration file |
 //! | 3 | cannot connect to the database (or start the embedded one), or the run lock is held and `--no-wait` was given |
 
 use std::process::ExitCode;
@@ -85,6 +85,7 @@ fn classify_tenantry(error: &tenantry::Error) -> Exit {
         E::Connect { .. } | E::Pool { .. } | E::MigrationRunLocked | E::TenantBusy { .. } => Exit::Unavailable,
         E::InvalidTenantName { .. }
         | E::TenantNotFound { .. }
+        | E::NotATenant { .. }
         | E::TenantExists { .. }
         | E::ConfigRead { .. }
         | E::ConfigParse { .. }
@@ -119,6 +120,9 @@ mod tests {
         assert_eq!(classify(&anyhow::Error::new(tenantry::Error::MissingDatabaseUrl)), Exit::Usage);
         let not_found = tenantry::Error::TenantNotFound { tenant: "a".into(), schema: "a".into() };
         assert_eq!(classify(&anyhow::Error::new(not_found)), Exit::Usage);
+        let foreign =
+            tenantry::Error::NotATenant { schema: "auth".into(), kind: tenantry::schema::ForeignSchema::NoBookkeeping };
+        assert_eq!(classify(&anyhow::Error::new(foreign)), Exit::Usage);
         assert_eq!(classify(&anyhow::Error::new(UsageError("drop needs --force".into()))), Exit::Usage);
         assert_eq!(classify(&anyhow::Error::new(Unavailable("cannot start".into()))), Exit::Unavailable);
         assert_eq!(classify(&anyhow::anyhow!("anything else")), Exit::TenantFailed);

@@ -189,6 +189,23 @@ async fn migrate_verify_reads_the_rows_a_summary_hides() {
     let undo = dir.path().join("undo.sql");
     std::fs::write(&undo, format!("{down}\n;\nDELETE FROM tenantry_migrations WHERE version = 10")).expect("writes");
     tenantry(dir.path(), &url).args(["exec", "--tenant", "b", "--file"]).arg(&undo).assert().success();
+    // A plain run compares each summary with PostgreSQL's statistics of its table, which would
+    // show the deleted row: take them away (as a crash does) once they have counted it, so that
+    // only `--verify` can tell.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    while client
+        .query_one("SELECT pg_stat_get_live_tuples('b.tenantry_migrations'::regclass)", &[])
+        .await
+        .expect("reads statistics")
+        .get::<_, i64>(0)
+        != 9
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the deletion was never counted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    client.batch_execute("SELECT pg_stat_reset()").await.expect("resets the statistics");
 
     let plain = tenantry(dir.path(), &url).args(["migrate", "--json"]).output().expect("runs");
     assert!(plain.status.success());
@@ -368,4 +385,62 @@ async fn demo_serve_routes_each_subdomain_to_its_own_schema() {
     assert!(acme.starts_with("HTTP/1.1 200") && acme.contains(r#"{"tenant":"acme"}"#), "{acme}");
     assert!(globex.contains(r#"{"tenant":"globex"}"#), "{globex}");
     assert!(unknown.starts_with("HTTP/1.1 404") && unknown.contains("tenant_not_found"), "{unknown}");
+}
+
+#[tokio::test]
+async fn foreign_schemas_are_left_alone_and_refused_by_name() {
+    let db = db("cli_foreign").await;
+    tenantry_test_support::create_supabase_like(&db).await;
+    let dir = project(2);
+    std::fs::write(dir.path().join("seed.sql"), "CREATE TABLE seeded ()").expect("seed");
+    std::fs::write(dir.path().join("tenantry.toml"), "[migrations]\ndump = false\nseed_file = \"seed.sql\"\n")
+        .expect("config");
+    let url = db.url();
+    tenantry(dir.path(), &url).arg("migrate").assert().success();
+    let names: Vec<String> = (0..50).map(|i| format!("shop-{i:02}")).collect();
+    tenantry(dir.path(), &url).arg("create").args(&names).assert().success();
+    let foreign: Vec<&str> = tenantry_test_support::SUPABASE_SCHEMAS.iter().copied().chain(["public"]).collect();
+    let before = tenantry_test_support::snapshot_schemas(&db, &foreign).await;
+    let listed = tenantry(dir.path(), &url).arg("list").output().expect("runs");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), names.iter().map(|n| format!("{n}\n")).collect::<String>());
+
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenantry/tests/fixtures/workload");
+    for file in ["0003_orders.up.sql", "0003_orders.down.sql"] {
+        std::fs::copy(fixtures.join(file), dir.path().join("migrations/tenant").join(file)).expect("copies");
+    }
+    let migrated = tenantry(dir.path(), &url).args(["migrate", "--json"]).output().expect("runs");
+    assert_eq!(migrated.status.code(), Some(0), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let status = tenantry(dir.path(), &url).args(["status", "--json"]).output().expect("runs");
+    assert_eq!(json(&status.stdout)["tenants"].as_array().map(Vec::len), Some(50));
+    tenantry(dir.path(), &url).args(["exec", "CREATE TABLE IF NOT EXISTS exec_marker ()"]).assert().success();
+    assert_eq!(tenantry_test_support::snapshot_schemas(&db, &foreign).await, before, "migrate, status or exec");
+
+    for args in [
+        &["drop", "auth", "--force"][..],
+        &["drop", "shop-00", "storage", "--force"],
+        &["rename", "realtime", "elsewhere"],
+        &["migrate", "--tenant", "auth"],
+        &["exec", "--tenant", "graphql_public", "DROP FUNCTION graphql(text, jsonb)"],
+        &["seed", "--tenant", "storage"],
+        &["status", "--tenant", "realtime"],
+    ] {
+        tenantry(dir.path(), &url)
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("is not a tenant, so tenantry did nothing to it"))
+            .stderr(predicate::str::contains("without tenantry's bookkeeping table"));
+    }
+    tenantry(dir.path(), &url)
+        .args(["drop", "extensions", "--force"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("extension's schema (it holds pgcrypto, uuid-ossp)"));
+    tenantry(dir.path(), &url)
+        .args(["drop", "public", "--force"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the default schema"));
+    assert_eq!(tenantry_test_support::snapshot_schemas(&db, &foreign).await, before, "a refused command");
+    tenantry(dir.path(), &url).args(["list", "--json"]).assert().success().stdout(predicate::str::contains("shop-00"));
 }

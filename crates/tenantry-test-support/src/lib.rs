@@ -68,6 +68,7 @@ mod address;
 mod binaries;
 mod cluster;
 mod database;
+mod foreign;
 mod layout;
 mod once;
 mod password;
@@ -81,6 +82,7 @@ mod watchdog;
 
 pub use cluster::Cluster;
 pub use database::TestDatabase;
+pub use foreign::{create_supabase_like, snapshot_schemas, SUPABASE_SCHEMAS};
 pub use password::PasswordRole;
 pub use pgbouncer::PgBouncer;
 pub use pki::{ClientPki, CERT_USER};

@@ -175,7 +175,14 @@ async fn measure_fleet(n: usize, dir: &Path) {
     let started = Instant::now();
     let tenantry = Tenantry::connect(config(&db.url(), dir)).await.expect("connects");
     for chunk in names.chunks(500) {
-        let script: String = chunk.iter().map(|s| format!("CREATE SCHEMA {};\n", quote_ident(s))).collect();
+        // Each with tenantry's bookkeeping table, as a creation writes it: that makes it a tenant
+        // (docs/tenants.md).
+        let script: String = chunk
+            .iter()
+            .map(|s| {
+                format!("CREATE SCHEMA {};\n{};\n", quote_ident(s), tenantry::migrate::bookkeeping::create_table_sql(s))
+            })
+            .collect();
         psql(&db.url(), &script);
     }
     let migrator = Migrator::new(&tenantry, MigrationSource::load(dir).expect("loads"));

@@ -6,7 +6,8 @@
 //! ```toml
 //! database_url = "postgres://app@localhost/app"
 //! default_schema = "public"          # where work outside any tenant runs
-//! shared_schemas = ["shared"]        # appended to every tenant's search path
+//! shared_schemas = ["extensions"]    # on every tenant's search path ("public" too, if listed)
+//! shared_schemas_position = "after"  # or "before": where they go relative to the tenant's schema
 //! schema_prefix = "tenant_"          # tenant `acme` lives in schema `tenant_acme`
 //! schema_suffix = ""
 //!
@@ -37,6 +38,7 @@
 //! durable_commits = false            # false: commits don't wait for the disk; one flush at the end
 //! template = true                    # keep a migrated template schema and clone new tenants from it
 //! template_schema = "tenantry_template"
+//! shared_schema = "public"           # where shared migrations run: the default or a shared schema
 //! seed_file = "db/seed.sql"          # optional: run in every new tenant
 //! dump = true                        # after a fully successful migrate, pg_dump the structure
 //! dump_path = "db/schema.sql"
@@ -68,9 +70,14 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Where work outside any tenant runs. Default `public`. Env: `TENANTRY_DEFAULT_SCHEMA`.
     pub default_schema: String,
-    /// Schemas appended to every tenant's search path, for tables every tenant shares.
-    /// Default none. Env: `TENANTRY_SHARED_SCHEMAS` (comma-separated).
+    /// Schemas on every tenant's search path, in this order, for the extensions' types and
+    /// functions and the tables every tenant shares. The default schema is on a tenant's path
+    /// only when listed here. Default none. Env: `TENANTRY_SHARED_SCHEMAS` (comma-separated).
     pub shared_schemas: Vec<String>,
+    /// Where the shared schemas go on a tenant's search path: `after` its schema (default) or
+    /// `before` it (docs/tenants.md, "Extensions and shared schemas").
+    /// Env: `TENANTRY_SHARED_SCHEMAS_POSITION`.
+    pub shared_schemas_position: SharedSchemasPosition,
     /// Put before every tenant's schema name. Default empty. Env: `TENANTRY_SCHEMA_PREFIX`.
     pub schema_prefix: String,
     /// Put after every tenant's schema name. Default empty. Env: `TENANTRY_SCHEMA_SUFFIX`.
@@ -118,6 +125,20 @@ pub enum TenantSourceKind {
     Registry,
 }
 
+/// Where the shared schemas go on a tenant's search path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SharedSchemasPosition {
+    /// After the tenant's schema: the tenant's objects win over shared ones of the same name.
+    #[default]
+    After,
+    /// Before the tenant's schema in the application's transactions and sessions: shared
+    /// objects (an extension's functions) win. Tenantry's DDL still runs tenant-first
+    /// ([`SearchPath::for_ddl`](crate::SearchPath::for_ddl)).
+    Before,
+}
+
 /// Migration settings (see docs/migrations.md).
 ///
 /// Its `Debug` is written out (below) so that a field holding a secret cannot be added without
@@ -149,6 +170,9 @@ pub struct MigrationsConfig {
     pub template: bool,
     /// The template schema. Default `tenantry_template`. Env: `TENANTRY_TEMPLATE_SCHEMA`.
     pub template_schema: String,
+    /// Where shared migrations (`shared/`) run: the default schema (when unset) or one of the
+    /// `shared_schemas`, created if missing. Env: `TENANTRY_SHARED_MIGRATIONS_SCHEMA`.
+    pub shared_schema: Option<String>,
     /// SQL run in every new tenant after its migrations. Env: `TENANTRY_SEED_FILE`.
     pub seed_file: Option<PathBuf>,
     /// Write a schema dump after a fully successful migrate. Default true. Env: `TENANTRY_DUMP`.
@@ -172,6 +196,7 @@ impl std::fmt::Debug for MigrationsConfig {
             durable_commits,
             template,
             template_schema,
+            shared_schema,
             seed_file,
             dump,
             dump_path,
@@ -187,6 +212,7 @@ impl std::fmt::Debug for MigrationsConfig {
             .field("durable_commits", durable_commits)
             .field("template", template)
             .field("template_schema", template_schema)
+            .field("shared_schema", shared_schema)
             .field("seed_file", seed_file)
             .field("dump", dump)
             .field("dump_path", dump_path)
@@ -207,6 +233,7 @@ impl Default for MigrationsConfig {
             durable_commits: false,
             template: true,
             template_schema: "tenantry_template".to_owned(),
+            shared_schema: None,
             seed_file: None,
             dump: true,
             dump_path: PathBuf::from("db/schema.sql"),
@@ -252,6 +279,7 @@ impl std::fmt::Debug for Config {
             database_url,
             default_schema,
             shared_schemas,
+            shared_schemas_position,
             schema_prefix,
             schema_suffix,
             tenants,
@@ -263,6 +291,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &database_url.as_deref().map(crate::error::mask_password))
             .field("default_schema", default_schema)
             .field("shared_schemas", shared_schemas)
+            .field("shared_schemas_position", shared_schemas_position)
             .field("schema_prefix", schema_prefix)
             .field("schema_suffix", schema_suffix)
             .field("tenants", tenants)
@@ -279,6 +308,7 @@ impl Default for Config {
             database_url: None,
             default_schema: "public".to_owned(),
             shared_schemas: Vec::new(),
+            shared_schemas_position: SharedSchemasPosition::After,
             schema_prefix: String::new(),
             schema_suffix: String::new(),
             tenants: TenantsConfig::default(),
@@ -345,6 +375,18 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         key: "shared_schemas",
         apply: |c, v| {
             c.shared_schemas = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            Ok(())
+        },
+    },
+    EnvSetting {
+        variable: "TENANTRY_SHARED_SCHEMAS_POSITION",
+        key: "shared_schemas_position",
+        apply: |c, v| {
+            c.shared_schemas_position = match v {
+                "after" => SharedSchemasPosition::After,
+                "before" => SharedSchemasPosition::Before,
+                _ => return Err(format!("expected `after` or `before`, got {v:?}")),
+            };
             Ok(())
         },
     },
@@ -513,6 +555,14 @@ const ENV_SETTINGS: &[EnvSetting] = &[
         },
     },
     EnvSetting {
+        variable: "TENANTRY_SHARED_MIGRATIONS_SCHEMA",
+        key: "migrations.shared_schema",
+        apply: |c, v| {
+            c.migrations.shared_schema = Some(v.to_owned());
+            Ok(())
+        },
+    },
+    EnvSetting {
         variable: "TENANTRY_SEED_FILE",
         key: "migrations.seed_file",
         apply: |c, v| {
@@ -639,13 +689,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         self.check_schema("default_schema", &self.default_schema)?;
         for schema in &self.shared_schemas {
+            // The default schema may be listed: that puts it on every tenant's path (issue 10).
             self.check_schema("shared_schemas", schema)?;
-            if *schema == self.default_schema {
-                return Err(self.invalid(
-                    "shared_schemas",
-                    format!("`{schema}` is the default schema; list only the other schemas tenants share"),
-                ));
-            }
         }
         for (key, affix) in [("schema_prefix", &self.schema_prefix), ("schema_suffix", &self.schema_suffix)] {
             if let Err(reason) = check_characters(affix) {
@@ -674,6 +719,18 @@ impl Config {
                 "is the default or a shared schema; name a schema of its own".to_owned(),
             ));
         }
+        if let Some(schema) = &self.migrations.shared_schema {
+            self.check_schema("migrations.shared_schema", schema)?;
+            if *schema != self.default_schema && !self.shared_schemas.contains(schema) {
+                return Err(self.invalid(
+                    "migrations.shared_schema",
+                    format!(
+                        "`{schema}` is neither the default schema nor one of `shared_schemas`; add it to \
+                         `shared_schemas` so that tenants see what shared migrations make there"
+                    ),
+                ));
+            }
+        }
         if self.migrations.jobs == 0 {
             return Err(self.invalid("migrations.jobs", "must be at least 1".to_owned()));
         }
@@ -686,9 +743,15 @@ impl Config {
     /// The naming rules these settings describe.
     pub fn naming_rules(&self) -> NamingRules {
         NamingRules::new(self.default_schema.clone(), self.shared_schemas.iter().cloned())
+            .with_shared_schemas_first(self.shared_schemas_position == SharedSchemasPosition::Before)
             .with_prefix(self.schema_prefix.clone())
             .with_suffix(self.schema_suffix.clone())
             .with_reserved(self.migrations.template_schema.clone(), "the migration template schema")
+    }
+
+    /// Where shared migrations run: `migrations.shared_schema`, or the default schema.
+    pub fn shared_migrations_schema(&self) -> &str {
+        self.migrations.shared_schema.as_deref().unwrap_or(&self.default_schema)
     }
 
     /// The schema holding the registry table (the configured one, or the default schema).
@@ -810,6 +873,23 @@ mod tests {
     }
 
     #[test]
+    fn the_default_schema_can_be_shared_and_shared_schemas_placed_first() {
+        let config = parse(
+            "shared_schemas = ['extensions', 'public']\nshared_schemas_position = 'before'\n\
+             [migrations]\nshared_schema = 'extensions'",
+        )
+        .expect("valid");
+        config.validate().expect("the default schema may be listed as shared");
+        assert_eq!(config.shared_migrations_schema(), "extensions");
+        let rules = config.naming_rules();
+        assert!(rules.shared_schemas_first());
+        let acme = rules.parse("acme").expect("valid");
+        assert_eq!(crate::SearchPath::new(&rules, Some(&acme)).as_sql(), r#""extensions", "public", "acme", pg_temp"#);
+        assert_eq!(Config::default().shared_migrations_schema(), "public");
+        assert!(parse("shared_schemas_position = 'middle'").is_err());
+    }
+
+    #[test]
     fn unknown_keys_name_the_key_and_the_file() {
         for (text, key) in [("sharde_schemas = []", "sharde_schemas"), ("[pool]\nmax_sise = 3", "max_sise")] {
             let message = parse(text).expect_err("unknown key").to_string();
@@ -860,9 +940,17 @@ mod tests {
         assert!(message.contains("schema_prefix") && message.contains("/app/tenantry.toml"), "{message}");
 
         let mut config = Config::default();
-        config.apply_env(env(&[("TENANTRY_SHARED_SCHEMAS", "public")])).expect("applies");
-        let message = config.validate().expect_err("default schema shared").to_string();
+        config.apply_env(env(&[("TENANTRY_SHARED_SCHEMAS", "Extensions")])).expect("applies");
+        let message = config.validate().expect_err("uppercase shared schema").to_string();
         assert!(message.contains("TENANTRY_SHARED_SCHEMAS"), "{message}");
+
+        let mut config = Config::default();
+        config.apply_env(env(&[("TENANTRY_SHARED_MIGRATIONS_SCHEMA", "extensions")])).expect("applies");
+        let message = config.validate().expect_err("not a shared schema").to_string();
+        assert!(
+            message.contains("TENANTRY_SHARED_MIGRATIONS_SCHEMA") && message.contains("shared_schemas"),
+            "{message}"
+        );
 
         let mut config = Config::default();
         config.pool.max_size = 0;

@@ -44,6 +44,16 @@ pub enum Error {
         schema: String,
     },
 
+    /// The schema exists but is not a tenant's: tenantry refuses to drop, rename, migrate,
+    /// seed or run SQL in it (`crates/tenantry/src/schema/membership.rs`, docs/tenants.md).
+    #[error("schema `{schema}` is not a tenant, so tenantry did nothing to it: {kind}")]
+    NotATenant {
+        /// The schema.
+        schema: String,
+        /// What it is instead, and what to do if it should be a tenant.
+        kind: crate::schema::ForeignSchema,
+    },
+
     /// Drop or rename gave up waiting for the tenant's open transactions and sessions (they hold
     /// its existence lock: docs/context.md).
     #[error(

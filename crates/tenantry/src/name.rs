@@ -158,6 +158,7 @@ pub struct NamingRules {
     suffix: String,
     default_schema: String,
     shared_schemas: Vec<String>,
+    shared_first: bool,
     reserved: Vec<(String, &'static str)>,
 }
 
@@ -179,8 +180,22 @@ impl NamingRules {
             suffix: String::new(),
             default_schema: default_schema.into(),
             shared_schemas: shared_schemas.into_iter().map(Into::into).collect(),
+            shared_first: false,
             reserved: Vec::new(),
         }
+    }
+
+    /// Puts the shared schemas before the tenant's on its search path (`true`), instead of
+    /// after it (`false`, the default). See [`SearchPath`](crate::SearchPath).
+    #[must_use]
+    pub fn with_shared_schemas_first(mut self, first: bool) -> Self {
+        self.shared_first = first;
+        self
+    }
+
+    /// Whether the shared schemas come before the tenant's on its search path.
+    pub fn shared_schemas_first(&self) -> bool {
+        self.shared_first
     }
 
     /// Protects one more schema from ever being a tenant's (tenantry reserves its migration
@@ -223,7 +238,8 @@ impl NamingRules {
         &self.default_schema
     }
 
-    /// The shared schemas, appended to every tenant's search path.
+    /// The shared schemas, on every tenant's search path (after the tenant's schema, or before
+    /// it with [`with_shared_schemas_first`](Self::with_shared_schemas_first)).
     pub fn shared_schemas(&self) -> &[String] {
         &self.shared_schemas
     }

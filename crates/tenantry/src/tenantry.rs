@@ -261,6 +261,12 @@ impl Tenantry {
         SearchPath::new(&self.inner.rules, tenant)
     }
 
+    /// The path tenantry's own DDL in `tenant` runs with (migrations, creation, `exec`): the
+    /// tenant's schema first, whatever `shared_schemas_position` says ([`SearchPath::for_ddl`]).
+    pub(crate) fn ddl_search_path(&self, tenant: &TenantName) -> SearchPath {
+        SearchPath::for_ddl(&self.inner.rules, Some(tenant))
+    }
+
     /// Every tenant from the tenant source, sorted; also refreshes the cache.
     ///
     /// # Errors
@@ -272,11 +278,17 @@ impl Tenantry {
         Ok(tenants)
     }
 
-    /// The first of `tenants` the tenant source does not list, without listing every tenant
-    /// when the source is the catalog (see `crates/tenantry/src/schema/source.rs`).
-    pub(crate) async fn first_missing<'a>(&self, tenants: &'a [TenantName]) -> Result<Option<&'a TenantName>, Error> {
+    /// Checks that each of `tenants` is a tenant, asking the database: its schema exists and
+    /// the tenant source counts it (with the catalog as the source, one indexed query for the
+    /// named schemas, not a listing of the fleet). Drop, rename, `migrate --tenant`, `exec` and
+    /// `seed` refuse a schema that is not a tenant this way (docs/tenants.md).
+    ///
+    /// # Errors
+    /// [`Error::TenantNotFound`] for a missing schema, [`Error::NotATenant`] for a schema that
+    /// is not a tenant's (saying what it is instead), [`Error::Database`].
+    pub async fn check_tenants(&self, tenants: &[TenantName]) -> Result<(), Error> {
         let conn = self.connection().await?;
-        schema::first_missing(&conn.client, &self.inner.source, &self.inner.rules, tenants).await
+        schema::check_tenants(&conn.client, &self.inner.source, &self.inner.rules, tenants).await
     }
 
     /// Whether the tenant's schema exists, asked of the database (not the cache).
@@ -316,11 +328,27 @@ impl Tenantry {
     pub async fn create_with(&self, tenant: &TenantName, hook: Option<&dyn CreateHook>) -> Result<(), Error> {
         let mut transaction = self.transaction_in(None).await?;
         schema::create_schema(transaction.client(), tenant, self.inner.registry.as_ref()).await?;
+        if hook.is_none() {
+            // The bookkeeping table is what makes the schema a tenant when names carry no prefix
+            // (crates/tenantry/src/schema/membership.rs). The migrator's hooks write it
+            // themselves, or clone it with the template.
+            let applied = crate::migrate::bookkeeping::Applied::default();
+            let sql = format!(
+                "{}; {}",
+                crate::migrate::bookkeeping::create_table_sql(tenant.schema()),
+                crate::migrate::bookkeeping::comment_sql(tenant.schema(), &applied)
+            );
+            transaction
+                .client()
+                .batch_execute(&sql)
+                .await
+                .map_err(|err| Error::database("writing the new tenant's bookkeeping", Some(tenant.as_str()), err))?;
+        }
         let hooks = hook.into_iter().chain(self.inner.hooks.iter().map(|h| &**h as &dyn CreateHook));
         let mut path_set = false;
         for hook in hooks {
             if !path_set {
-                transaction.set_local_path(self.search_path(Some(tenant))).await?;
+                transaction.set_local_path(self.ddl_search_path(tenant)).await?;
                 path_set = true;
             }
             hook.after_create(tenant, &mut transaction).await.map_err(|source| match source.downcast::<Error>() {
@@ -340,13 +368,22 @@ impl Tenantry {
     /// the drop), for at most `migrations.lock_timeout_ms`.
     ///
     /// Only tenants can be dropped: a [`TenantName`] is never the default, a shared or a
-    /// system schema.
+    /// system schema, and a schema the tenant source does not count (an extension's, one
+    /// without tenantry's bookkeeping) is refused ([`check_tenants`](Self::check_tenants)).
     ///
     /// # Errors
-    /// [`Error::TenantNotFound`] when the schema does not exist, [`Error::TenantBusy`] when its
-    /// transactions did not end in time.
+    /// [`Error::TenantNotFound`] when the schema does not exist, [`Error::NotATenant`] when it
+    /// is not a tenant's (nothing is dropped), [`Error::TenantBusy`] when its transactions did
+    /// not end in time.
     pub async fn drop(&self, tenant: &TenantName) -> Result<(), Error> {
         let transaction = self.transaction_in(None).await?;
+        schema::check_tenants(
+            transaction.client(),
+            &self.inner.source,
+            &self.inner.rules,
+            std::slice::from_ref(tenant),
+        )
+        .await?;
         let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
         schema::drop_schema(transaction.client(), tenant, self.inner.registry.as_ref(), lock_timeout_ms).await?;
         let dropped = SchemaChange::Dropped { schemas: vec![tenant.schema().to_owned()] };
@@ -365,10 +402,13 @@ impl Tenantry {
     /// transactions and sessions of both names have ended (as [`drop`](Self::drop)).
     ///
     /// # Errors
-    /// [`Error::TenantNotFound`] for a missing `from`, [`Error::TenantExists`] for an existing
-    /// `to`, [`Error::TenantBusy`] when its transactions did not end in time.
+    /// [`Error::TenantNotFound`] for a missing `from`, [`Error::NotATenant`] for a `from` that
+    /// is not a tenant's, [`Error::TenantExists`] for an existing `to`, [`Error::TenantBusy`]
+    /// when its transactions did not end in time.
     pub async fn rename(&self, from: &TenantName, to: &TenantName) -> Result<(), Error> {
         let transaction = self.transaction_in(None).await?;
+        schema::check_tenants(transaction.client(), &self.inner.source, &self.inner.rules, std::slice::from_ref(from))
+            .await?;
         let lock_timeout_ms = self.inner.config.migrations.lock_timeout_ms;
         schema::rename_schema(transaction.client(), from, to, self.inner.registry.as_ref(), lock_timeout_ms).await?;
         let renamed = SchemaChange::Renamed { from: from.schema().to_owned(), to: to.schema().to_owned() };

@@ -39,17 +39,36 @@ async fn shared_marker(db: &TestDatabase) {
 /// Which guard a tenant's transactions get (`crates/tenantry/src/schema/statements.rs`, `Guard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// The tenant has tenantry's bookkeeping table, which transactions lock (what the
-    /// migrator makes).
+    /// The tenant has tenantry's bookkeeping table, which transactions lock (what every
+    /// creation by tenantry writes).
     Anchored,
-    /// It has none: transactions take the advisory existence lock.
+    /// It has none, and is a tenant by its prefix (`u_`) alone, as schemas made outside
+    /// tenantry are: transactions take the advisory existence lock.
     Unanchored,
+}
+
+impl Kind {
+    /// The schema of tenant `name`.
+    fn schema(self, name: &str) -> String {
+        match self {
+            Self::Anchored => name.to_owned(),
+            Self::Unanchored => format!("u_{name}"),
+        }
+    }
+
+    /// `shared` after the tenant, and the prefix that makes unanchored schemas tenants.
+    fn configure(self, config: &mut tenantry::Config) {
+        config.shared_schemas = vec!["shared".into()];
+        if self == Self::Unanchored {
+            config.schema_prefix = "u_".into();
+        }
+    }
 }
 
 /// The SQL that makes `name` a tenant of `kind` with a `marker` holding its name, sent on a
 /// connection of its own so that the `Tenantry` under test has never seen the schema.
 fn tenant_sql(name: &str, kind: Kind) -> String {
-    let schema = tenantry::sql::quote_ident(name);
+    let schema = tenantry::sql::quote_ident(&kind.schema(name));
     let mut sql = format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.marker (tenant text NOT NULL); \
          INSERT INTO {schema}.marker VALUES ({})",
@@ -57,7 +76,7 @@ fn tenant_sql(name: &str, kind: Kind) -> String {
     );
     if kind == Kind::Anchored {
         sql.push_str("; ");
-        sql.push_str(&tenantry::migrate::bookkeeping::create_table_sql(name));
+        sql.push_str(&tenantry::migrate::bookkeeping::create_table_sql(&kind.schema(name)));
     }
     sql
 }
@@ -69,7 +88,7 @@ async fn guarded_tenants(db: &TestDatabase, kind: Kind) -> (Tenantry, TenantName
     let raw = raw_client(&db.url()).await;
     raw.batch_execute(&format!("{}; {}", tenant_sql("acme", kind), tenant_sql("globex", kind))).await.expect("tenants");
     let tenantry = connect(db, |config| {
-        config.shared_schemas = vec!["shared".into()];
+        kind.configure(config);
         config.pool.max_size = 1;
     })
     .await;
@@ -209,7 +228,7 @@ for_each_kind!(
 async fn drop_waits(name: &str, kind: Kind) {
     let db = test_database(name).await;
     let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
-    let dropper = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let dropper = connect(&db, |config| kind.configure(config)).await;
     let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     tx.query("SELECT 1", &[]).await.expect("touches nothing of acme's yet");
     let drop = tokio::spawn({
@@ -227,7 +246,7 @@ async fn drop_waits(name: &str, kind: Kind) {
 async fn rename_waits(name: &str, kind: Kind) {
     let db = test_database(name).await;
     let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
-    let renamer = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let renamer = connect(&db, |config| kind.configure(config)).await;
     let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     tx.query("SELECT 1", &[]).await.expect("touches nothing of acme's yet");
     let rename = tokio::spawn({
@@ -245,7 +264,7 @@ async fn rename_waits(name: &str, kind: Kind) {
 async fn late_transaction_finds_tenant_gone(name: &str, kind: Kind) {
     let db = test_database(name).await;
     let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
-    let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let other = connect(&db, |config| kind.configure(config)).await;
     let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     let drop = tokio::spawn({
         let (other, acme) = (other.clone(), acme.clone());
@@ -279,7 +298,7 @@ async fn drops_and_renames_under_load(name: &str, kind: Kind) {
         raw.batch_execute(&tenant_sql(tenant, kind)).await.expect("creates");
     }
     let tenantry = connect(&db, |config| {
-        config.shared_schemas = vec!["shared".into()];
+        kind.configure(config);
         config.pool.max_size = 8;
         config.migrations.lock_timeout_ms = 0;
     })
@@ -325,7 +344,7 @@ async fn drops_and_renames_under_load(name: &str, kind: Kind) {
                     tenantry.rename(tenant, &renamed).await.expect("renames");
                     tenantry.rename(&renamed, tenant).await.expect("renames back");
                     tenantry.drop(tenant).await.expect("drops");
-                    raw.batch_execute(&tenant_sql(tenant.schema(), kind)).await.expect("recreates");
+                    raw.batch_execute(&tenant_sql(tenant.as_str(), kind)).await.expect("recreates");
                     changes += 4;
                 }
             }
@@ -421,7 +440,7 @@ for_each_kind!(
 async fn sqlx_transaction_after_a_drop(name: &str, kind: Kind) {
     let db = test_database(name).await;
     let (tenantry, acme, _) = guarded_tenants(&db, kind).await;
-    let other = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    let other = connect(&db, |config| kind.configure(config)).await;
     let pool = sqlx_pool(&db).await;
     let holder = tenantry.transaction_in(Some(&acme)).await.expect("begins");
     let drop = tokio::spawn({
@@ -487,22 +506,29 @@ async fn a_tenant_transaction_locks_its_anchor_and_falls_back_to_the_advisory_lo
     let db = test_database("leaks_guard_kinds").await;
     shared_marker(&db).await;
     let raw = raw_client(&db.url()).await;
-    raw.batch_execute(&format!("{}; {}", tenant_sql("acme", Kind::Anchored), tenant_sql("globex", Kind::Unanchored)))
-        .await
-        .expect("tenants");
-    let tenantry = connect(&db, |config| config.shared_schemas = vec!["shared".into()]).await;
+    // Both tenants by the `u_` prefix; only acme has a bookkeeping table.
+    let kind = Kind::Unanchored;
+    raw.batch_execute(&format!(
+        "{}; {}; {}",
+        tenant_sql("acme", kind),
+        tenantry::migrate::bookkeeping::create_table_sql("u_acme"),
+        tenant_sql("globex", kind)
+    ))
+    .await
+    .expect("tenants");
+    let tenantry = connect(&db, |config| kind.configure(config)).await;
     let (acme, globex) = (tenantry.tenant("acme").expect("valid"), tenantry.tenant("globex").expect("valid"));
     for _ in 0..2 {
         let mut tx = tenantry.transaction_in(Some(&acme)).await.expect("begins");
         let pid = backend(&mut tx).await;
-        assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "the anchor only");
+        assert_eq!(guard_locks(&raw, pid, "u_acme").await, (vec!["AccessShareLock".to_owned()], 0), "the anchor only");
         let marker: String = tx.query_one("SELECT tenant FROM marker", &[]).await.expect("reads").get(0);
         assert_eq!(marker, "acme");
         tx.commit().await.expect("commits");
 
         let mut tx = tenantry.transaction_in(Some(&globex)).await.expect("an unanchored tenant begins too");
         let pid = backend(&mut tx).await;
-        assert_eq!(guard_locks(&raw, pid, "globex").await, (vec![], 1), "the advisory existence lock");
+        assert_eq!(guard_locks(&raw, pid, "u_globex").await, (vec![], 1), "the advisory existence lock");
         let marker: String = tx.query_one("SELECT tenant FROM marker", &[]).await.expect("reads").get(0);
         assert_eq!(marker, "globex");
         tx.commit().await.expect("commits");
@@ -582,18 +608,19 @@ async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_anno
     let db = test_database("leaks_anchor_after_migration").await;
     shared_marker(&db).await;
     let dir = common::workload(1);
-    let (admin, _) =
-        common::setup_migrator(&db, dir.path(), |config| config.shared_schemas = vec!["shared".into()]).await;
+    let kind = Kind::Unanchored;
+    let (admin, _) = common::setup_migrator(&db, dir.path(), |config| kind.configure(config)).await;
     let app = connect(&db, |config| {
-        config.shared_schemas = vec!["shared".into()];
+        kind.configure(config);
         config.pool.max_size = 1;
     })
     .await;
-    let acme = create_with_marker(&app, "acme").await; // no bookkeeping table: unanchored
-    let mut tx = app.transaction_in(Some(&acme)).await.expect("begins");
     let raw = raw_client(&db.url()).await;
+    raw.batch_execute(&tenant_sql("acme", kind)).await.expect("a tenant without a bookkeeping table");
+    let acme = app.tenant("acme").expect("valid");
+    let mut tx = app.transaction_in(Some(&acme)).await.expect("begins");
     let pid = backend(&mut tx).await;
-    assert_eq!(guard_locks(&raw, pid, "acme").await, (vec![], 1), "unanchored before the migration");
+    assert_eq!(guard_locks(&raw, pid, "u_acme").await, (vec![], 1), "unanchored before the migration");
     tx.commit().await.expect("commits");
 
     let mut changes = app.schema_changes();
@@ -605,7 +632,7 @@ async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_anno
     let wait = async {
         loop {
             match changes.recv().await {
-                Ok(SchemaChange::Changed { schemas }) if schemas.iter().any(|s| s == "acme") => return,
+                Ok(SchemaChange::Changed { schemas }) if schemas.iter().any(|s| s == "u_acme") => return,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(err) => panic!("the listener stopped: {err}"),
             }
@@ -614,7 +641,7 @@ async fn a_tenant_that_gains_its_anchor_in_a_migration_is_anchored_from_the_anno
     tokio::time::timeout(Duration::from_secs(10), wait).await.expect("announced within 10 s");
     let mut tx = app.transaction_in(Some(&acme)).await.expect("begins");
     let pid = backend(&mut tx).await;
-    assert_eq!(guard_locks(&raw, pid, "acme").await, (vec!["AccessShareLock".to_owned()], 0), "anchored now");
+    assert_eq!(guard_locks(&raw, pid, "u_acme").await, (vec!["AccessShareLock".to_owned()], 0), "anchored now");
     tx.commit().await.expect("commits");
 }
 

@@ -151,6 +151,35 @@ async fn read_item(tenantry: &Tenantry, tenant: &tenantry::TenantName) -> Result
     Ok(row.len())
 }
 
+/// A migrations directory whose one tenant migration makes `items` with one row, and its
+/// `tenant/` folder.
+fn items_migrations() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant_dir = dir.path().join("tenant");
+    std::fs::create_dir_all(&tenant_dir).expect("tenant dir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
+    std::fs::write(
+        tenant_dir.join("0001_items.sql"),
+        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one');",
+    )
+    .expect("migration");
+    (dir, tenant_dir)
+}
+
+/// Adds a `price` column to `items` by a migration that `admin` runs, and waits until `changes`
+/// hears that `acme` changed.
+async fn add_price_column(
+    admin: &Tenantry,
+    tenant_dir: &std::path::Path,
+    changes: &mut tokio::sync::broadcast::Receiver<tenantry::announce::SchemaChange>,
+) {
+    use tenantry::announce::SchemaChange;
+    std::fs::write(tenant_dir.join("0002_price.sql"), "ALTER TABLE items ADD COLUMN price int;").expect("migration");
+    let migrator = tenantry::migrate::Migrator::load(admin).expect("loads");
+    migrator.run(&tenantry::migrate::RunOptions::default()).await.expect("migrates");
+    announced(changes, |c| matches!(c, SchemaChange::Changed { schemas } if schemas.iter().any(|s| s == "acme"))).await;
+}
+
 /// Waits for an announcement matching `wanted` on `changes`.
 async fn announced(
     changes: &mut tokio::sync::broadcast::Receiver<tenantry::announce::SchemaChange>,
@@ -174,15 +203,7 @@ async fn migrations_and_drops_are_announced_to_every_application_instance() {
     use tenantry::migrate::RunOptions;
 
     let db = test_database("live_announcements").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tenant_dir = dir.path().join("tenant");
-    std::fs::create_dir_all(&tenant_dir).expect("tenant dir");
-    std::fs::create_dir_all(dir.path().join("shared")).expect("shared dir");
-    std::fs::write(
-        tenant_dir.join("0001_items.sql"),
-        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one');",
-    )
-    .expect("migration");
+    let (dir, tenant_dir) = items_migrations();
     let (admin, _) = common::setup_migrator(&db, dir.path(), |_| {}).await;
     let acme = admin.tenant("acme").expect("valid");
     admin.create(&acme).await.expect("creates");
@@ -199,10 +220,7 @@ async fn migrations_and_drops_are_announced_to_every_application_instance() {
     assert_eq!(read_item(&listening, &acme).await.expect("reads"), 2);
     assert_eq!(read_item(&deaf, &acme).await.expect("reads"), 2);
 
-    std::fs::write(tenant_dir.join("0002_price.sql"), "ALTER TABLE items ADD COLUMN price int;").expect("migration");
-    tenantry::migrate::Migrator::load(&admin).expect("loads").run(&RunOptions::default()).await.expect("migrates");
-    announced(&mut changes, |c| matches!(c, SchemaChange::Changed { schemas } if schemas.iter().any(|s| s == "acme")))
-        .await;
+    add_price_column(&admin, &tenant_dir, &mut changes).await;
     assert_eq!(read_item(&listening, &acme).await.expect("the announced change re-prepared the statement"), 3);
     let err = read_item(&deaf, &acme).await.expect_err("without announcements the stale statement fails once");
     assert_eq!(err.sqlstate(), Some("0A000"), "{err}");
@@ -227,4 +245,34 @@ async fn a_tenant_dropped_under_a_running_transaction_is_reported_as_not_found()
     other.drop(&acme).await.expect("drops: nothing holds acme's tables");
     let err = tx.query("SELECT tenant FROM marker", &[]).await.expect_err("acme is gone");
     assert!(matches!(err, Error::TenantNotFound { .. }), "an HTTP app answers this with 404, not 500: {err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_shared_schemas_first_a_tenant_migration_still_renews_its_statements() {
+    use tenantry::config::SharedSchemasPosition;
+    use tenantry::migrate::RunOptions;
+
+    let db = test_database("live_shared_first").await;
+    raw_client(&db.url()).await.batch_execute("CREATE SCHEMA extensions").await.expect("a shared schema");
+    let (dir, tenant_dir) = items_migrations();
+    // The tenant's schema is not the first on its path: "extensions", "acme", pg_temp.
+    let shared_first = |config: &mut tenantry::Config| {
+        config.shared_schemas = vec!["extensions".into()];
+        config.shared_schemas_position = SharedSchemasPosition::Before;
+    };
+    let (admin, _) = common::setup_migrator(&db, dir.path(), shared_first).await;
+    let acme = admin.tenant("acme").expect("valid");
+    admin.create(&acme).await.expect("creates");
+    tenantry::migrate::Migrator::load(&admin).expect("loads").run(&RunOptions::default()).await.expect("migrates");
+    let listening = connect(&db, |config| {
+        shared_first(config);
+        config.pool.max_size = 1;
+    })
+    .await;
+    assert_eq!(listening.search_path(Some(&acme)).as_sql(), r#""extensions", "acme", pg_temp"#);
+    let mut changes = listening.schema_changes();
+    assert_eq!(read_item(&listening, &acme).await.expect("reads"), 2);
+
+    add_price_column(&admin, &tenant_dir, &mut changes).await;
+    assert_eq!(read_item(&listening, &acme).await.expect("the tenant's announced change re-prepared the statement"), 3);
 }

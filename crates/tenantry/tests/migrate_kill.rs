@@ -55,7 +55,7 @@ async fn kill_9_mid_run_then_rerun_completes() {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let done: i64 = raw
-            .query_one("SELECT count(*) FROM pg_class WHERE relname = 'tenantry_migrations' AND relnamespace::regnamespace::text <> 'tenantry_template'", &[])
+            .query_one("SELECT count(*) FROM pg_class WHERE relname = 'sales_order' AND relnamespace::regnamespace::text <> 'tenantry_template'", &[])
             .await
             .expect("counts")
             .get(0);

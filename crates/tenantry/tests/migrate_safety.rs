@@ -202,7 +202,9 @@ async fn verify_applies_what_rows_deleted_behind_an_intact_summary_hid() {
     .expect("undoes migration 10 by hand");
 
     // The statistics that a plain run compares with the summary are gone (as after a crash),
-    // so only `verify` can tell.
+    // so only `verify` can tell. The deletion's counts are handed over first, or they would
+    // arrive after the reset and survive it.
+    statistics_show(&raw, tenants[1].schema(), 9).await;
     raw.batch_execute("SELECT pg_stat_reset()").await.expect("resets the statistics");
 
     let up_to_date = Some(Outcome::Skipped { reason: SkipReason::UpToDate });
@@ -239,7 +241,11 @@ async fn statistics_show(raw: &tokio_postgres::Client, schema: &str, live: i64) 
         if row.get::<_, i64>(0) == live {
             return;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "statistics never showed {live} rows");
+        let seen: i64 = row.get(0);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "statistics never showed {live} rows (last {seen})"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -288,6 +294,8 @@ async fn statistics_lost_and_then_counted_again_are_refreshed_once_the_table_pro
     let table = format!("{}.tenantry_migrations", quote_ident(schema));
     let to_nine = RunOptions::goal(tenantry::migrate::Goal::Target(9));
     assert!(migrator.run(&to_nine).await.expect("runs").is_success());
+    // Every count handed over first, or one arriving after the reset would survive it.
+    statistics_show(&raw, schema, 9).await;
     // Counts lost (as in a crash), then migration 10 counted: 1 live row against 10 applied.
     raw.batch_execute("SELECT pg_stat_reset()").await.expect("resets the statistics");
     assert!(migrator.run(&RunOptions::default()).await.expect("runs").is_success());

@@ -16,8 +16,19 @@ const CONFIG_TEMPLATE: &str = r#"# tenantry configuration. Environment variables
 database_url = "embedded"
 
 default_schema = "public"
+# Schemas put on every tenant's search path, after the tenant's own (for extensions' types
+# and functions, and tables every tenant shares).
 shared_schemas = []
+
+# Which schemas are tenants. With no prefix, a tenant is a schema holding tenantry's
+# bookkeeping table (tenantry_migrations), which `tenantry create` writes: the database's other
+# schemas (extensions', `auth`, an app's own) are never tenants, and `migrate`, `exec` and
+# `drop` leave them alone. With a prefix (e.g. "tenant_"), every schema whose name starts with
+# it is a tenant too. docs/tenants.md.
 schema_prefix = ""
+
+[tenants]
+source = "schemas"   # or "registry": a table with one row per tenant
 
 [migrations]
 directory = "migrations"

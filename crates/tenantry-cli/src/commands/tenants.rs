@@ -77,16 +77,9 @@ pub(crate) async fn create(
 pub(crate) async fn drop(context: &mut Context, names: &[String], force: bool) -> anyhow::Result<Exit> {
     let tenantry = context.tenantry().await?;
     let tenants = tenant_names(&tenantry, names)?;
-    // Say which tenant does not exist before asking to confirm anything.
-    for tenant in &tenants {
-        if !tenantry.exists(tenant).await? {
-            return Err(tenantry::Error::TenantNotFound {
-                tenant: tenant.to_string(),
-                schema: tenant.schema().to_owned(),
-            }
-            .into());
-        }
-    }
+    // Say which tenant does not exist, or is not a tenant, before asking to confirm anything:
+    // with --force too, a schema that is not a tenant's is never dropped (exit 2).
+    tenantry.check_tenants(&tenants).await?;
     if !force {
         if !std::io::stdin().is_terminal() {
             return Err(usage(

@@ -116,9 +116,11 @@ impl PgConnection {
 
     /// The statement for `sql` under `path`: from the cache, or prepared (and cached).
     pub(crate) async fn prepare_cached(&mut self, path: &SearchPath, sql: &str) -> Result<Statement, Error> {
-        // The path's first schema is the one whose migrations are announced (a tenant's, or the
-        // default schema for shared migrations, which count as changing every path).
-        let generation = path.schemas().first().map_or(0, |schema| self.generations.current(schema));
+        // The tenant's schema is the one whose migrations are announced (outside a tenant, the
+        // path's first schema: the default one, whose shared migrations count as changing every
+        // path). The tenant need not come first: shared schemas may precede it.
+        let own = path.tenant().map(TenantName::schema).or_else(|| path.schemas().first().map(String::as_str));
+        let generation = own.map_or(0, |schema| self.generations.current(schema));
         if let Some(statement) = self.statements.get(path.as_sql(), sql, generation) {
             return Ok(statement);
         }

@@ -5,8 +5,16 @@ use std::sync::Arc;
 use crate::name::{NamingRules, TenantName};
 use crate::schema::statements::{self, Guard, MissingSchema, Prelude};
 
-/// A resolved search path: the tenant's schema (or the default schema) followed by the shared
-/// schemas, then `pg_temp`, plus the SQL that puts a connection into it.
+/// A resolved search path: the tenant's schema (or the default schema) and the shared schemas,
+/// then `pg_temp`, plus the SQL that puts a connection into it.
+///
+/// The shared schemas follow the tenant's by default; with `shared_schemas_position =
+/// "before"` they come first in the application's transactions and sessions, so that a tenant's
+/// objects never shadow theirs (an extension's functions and types). PostgreSQL creates an
+/// object named without a schema in the *first* schema of the path, so tenantry's own DDL in a
+/// tenant (migrations, creation, `exec`) always runs with the tenant first:
+/// [`SearchPath::for_ddl`]. The default path is the default schema, then the shared schemas
+/// (the default schema listed among them is not repeated).
 ///
 /// PostgreSQL searches the session's temporary schema *first* unless the path names it
 /// (docs/context.md, "Temporary objects"): naming it last keeps a temporary table from
@@ -19,11 +27,32 @@ pub struct SearchPath {
 }
 
 impl SearchPath {
-    /// The path for `tenant`, or the default path for `None`.
+    /// The path for `tenant`, or the default path for `None`, in the configured order.
     pub fn new(rules: &NamingRules, tenant: Option<&TenantName>) -> Self {
-        let first = tenant.map_or(rules.default_schema(), TenantName::schema);
-        let schemas: Vec<String> =
-            std::iter::once(first.to_owned()).chain(rules.shared_schemas().iter().cloned()).collect();
+        Self::build(rules, tenant, tenant.is_some() && rules.shared_schemas_first())
+    }
+
+    /// The path for DDL in `tenant` (`None`: the default schema): its own schema first, then the
+    /// shared schemas, whatever their configured position, so that objects created without a
+    /// schema land in it.
+    pub fn for_ddl(rules: &NamingRules, tenant: Option<&TenantName>) -> Self {
+        Self::build(rules, tenant, false)
+    }
+
+    fn build(rules: &NamingRules, tenant: Option<&TenantName>, shared_first: bool) -> Self {
+        let own = tenant.map_or(rules.default_schema(), TenantName::schema);
+        let mut schemas: Vec<String> = Vec::with_capacity(rules.shared_schemas().len() + 1);
+        if !shared_first {
+            schemas.push(own.to_owned());
+        }
+        for shared in rules.shared_schemas() {
+            if shared != own && !schemas.contains(shared) {
+                schemas.push(shared.clone());
+            }
+        }
+        if shared_first {
+            schemas.push(own.to_owned());
+        }
         let text = format!("{}, pg_temp", crate::sql::quote_ident_list(schemas.iter().map(String::as_str)));
         Self { tenant: tenant.cloned(), schemas: schemas.into(), text: text.into() }
     }
@@ -97,5 +126,16 @@ mod tests {
         assert_eq!(SearchPath::new(&rules, None).as_sql(), r#""public", "shared", "ext", pg_temp"#);
         assert!(SearchPath::new(&rules, Some(&acme)).is_guarded());
         assert!(!SearchPath::new(&NamingRules::new("public", Vec::<String>::new()), Some(&acme)).is_guarded());
+    }
+
+    #[test]
+    fn shared_first_for_queries_tenant_first_for_ddl() {
+        let rules = NamingRules::new("public", ["extensions", "public"]).with_shared_schemas_first(true);
+        let acme = rules.parse("acme").expect("valid");
+        assert_eq!(SearchPath::new(&rules, Some(&acme)).as_sql(), r#""extensions", "public", "acme", pg_temp"#);
+        assert!(SearchPath::new(&rules, Some(&acme)).is_guarded());
+        assert_eq!(SearchPath::for_ddl(&rules, Some(&acme)).as_sql(), r#""acme", "extensions", "public", pg_temp"#);
+        assert_eq!(SearchPath::new(&rules, None).as_sql(), r#""public", "extensions", pg_temp"#);
+        assert_eq!(SearchPath::new(&rules, Some(&acme)).tenant(), Some(&acme));
     }
 }

@@ -44,23 +44,33 @@ pub(crate) async fn write_dump(settings: &ConnectionSettings, schemas: &[&str], 
 }
 
 impl super::migrator::Migrator {
-    /// Writes `pg_dump --schema-only` of the default schema and the template schema to `path`
-    /// (`None`: `migrations.dump_path`), as a successful `migrate` does; returns the path.
+    /// Writes `pg_dump --schema-only` of the default schema, the schema of the shared
+    /// migrations and the template schema to `path` (`None`: `migrations.dump_path`), as a
+    /// successful `migrate` does; returns the path.
     ///
     /// # Errors
     /// [`Error::SchemaDump`](crate::Error::SchemaDump) when `pg_dump` is missing or fails.
     pub async fn dump(&self, path: Option<&Path>) -> Result<PathBuf, crate::Error> {
         let config = self.tenantry().config();
         let path = path.map_or_else(|| config.migrations.dump_path.clone(), Path::to_path_buf);
-        let mut schemas = vec![config.default_schema.as_str()];
-        if config.migrations.template {
-            schemas.push(config.migrations.template_schema.as_str());
-        }
-        write_dump(self.tenantry().connection_settings(), &schemas, &path)
+        write_dump(self.tenantry().connection_settings(), &dumped_schemas(config), &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;
         Ok(path)
     }
+}
+
+/// The schemas a dump holds: the default schema, the shared migrations' schema when it is
+/// another one, and the template.
+pub(crate) fn dumped_schemas(config: &crate::Config) -> Vec<&str> {
+    let mut schemas = vec![config.default_schema.as_str()];
+    if config.shared_migrations_schema() != config.default_schema {
+        schemas.push(config.shared_migrations_schema());
+    }
+    if config.migrations.template {
+        schemas.push(config.migrations.template_schema.as_str());
+    }
+    schemas
 }
 
 /// Drops what changes between identical dumps: since PostgreSQL 15.14 pg_dump wraps its output

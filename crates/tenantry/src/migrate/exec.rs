@@ -42,7 +42,7 @@ impl Migrator {
                 .map(|(index, tenant)| Job {
                     index,
                     subject: Subject::Tenant(tenant.clone()),
-                    search_path: self.tenantry.search_path(Some(tenant)).as_sql().to_owned(),
+                    search_path: self.tenantry.ddl_search_path(tenant).as_sql().to_owned(),
                     work: Work::Exec(sql.clone()),
                 })
                 .collect();

@@ -100,7 +100,8 @@ impl Migrator {
     /// # Errors
     /// Only for problems that stop the whole run: [`Error::Connect`],
     /// [`Error::MigrationRunLocked`] under `no_wait`, [`Error::TenantNotFound`] for a selected
-    /// tenant that does not exist, [`Error::Database`] while reading the fleet's state.
+    /// tenant that does not exist, [`Error::NotATenant`] for one that is not a tenant,
+    /// [`Error::Database`] while reading the fleet's state.
     pub async fn run(&self, options: &RunOptions) -> Result<MigrationReport, Error> {
         let started = Instant::now();
         let coordinator = self.connect().await?;
@@ -134,9 +135,15 @@ impl Migrator {
         let tenants = if with_tenants { self.selected_tenants(&options.selection).await? } else { Vec::new() };
 
         if with_shared {
-            let schema = config.default_schema.clone();
+            let schema = config.shared_migrations_schema().to_owned();
+            if schema != config.default_schema && !options.dry_run {
+                coordinator
+                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&schema)))
+                    .await
+                    .map_err(|err| Error::database("creating the shared migrations' schema", None, err))?;
+            }
             let subject = Subject::Shared { schema: schema.clone() };
-            let search_path = self.tenantry.search_path(None).as_sql().to_owned();
+            let search_path = self.shared_search_path();
             let mut results = self
                 .plan_and_execute(coordinator, vec![(subject, search_path)], &self.source.shared, options, 1)
                 .await?;
@@ -187,7 +194,7 @@ impl Migrator {
             }
             let subjects = tenants
                 .iter()
-                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.search_path(Some(t)).as_sql().to_owned()))
+                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.ddl_search_path(t).as_sql().to_owned()))
                 .collect();
             let jobs = options.jobs.unwrap_or(config.migrations.jobs).max(1);
             report.tenants = self.plan_and_execute(coordinator, subjects, &self.source.tenant, options, jobs).await?;
@@ -212,11 +219,8 @@ impl Migrator {
 
         let dump = latest && !options.dry_run && options.dump.unwrap_or(config.migrations.dump);
         if dump && report.is_success() && committed_something {
-            let mut schemas = vec![config.default_schema.as_str()];
-            if config.migrations.template {
-                schemas.push(config.migrations.template_schema.as_str());
-            }
             let settings = self.tenantry.connection_settings();
+            let schemas = super::dump::dumped_schemas(config);
             if let Err(warning) = super::dump::write_dump(settings, &schemas, &config.migrations.dump_path).await {
                 tracing::warn!("schema dump skipped: {warning}");
                 report.warnings.push(format!("schema dump not written: {warning}"));
@@ -230,9 +234,7 @@ impl Migrator {
     pub(super) async fn selected_tenants(&self, selection: &Selection) -> Result<Vec<TenantName>, Error> {
         match selection {
             Selection::Tenants(wanted) => {
-                if let Some(missing) = self.tenantry.first_missing(wanted).await? {
-                    return Err(crate::schema::not_found(missing));
-                }
+                self.tenantry.check_tenants(wanted).await?;
                 let mut wanted = wanted.clone();
                 wanted.sort();
                 wanted.dedup();
@@ -302,7 +304,7 @@ impl Migrator {
             }
             let subjects = new
                 .iter()
-                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.search_path(Some(t)).as_sql().to_owned()))
+                .map(|t| (Subject::Tenant(t.clone()), self.tenantry.ddl_search_path(t).as_sql().to_owned()))
                 .collect();
             let results = self.plan_and_execute(coordinator, subjects, &self.source.tenant, options, jobs).await?;
             report.tenants.extend(results);
@@ -345,6 +347,20 @@ impl Migrator {
             })
         });
         Ok(())
+    }
+
+    /// The shared migrations' path: their schema first (where objects they create without a
+    /// schema land), then the default schema and the shared schemas.
+    pub(super) fn shared_search_path(&self) -> String {
+        let config = self.tenantry.config();
+        let mut schemas = vec![config.shared_migrations_schema(), config.default_schema.as_str()];
+        for shared in &config.shared_schemas {
+            if !schemas.contains(&shared.as_str()) {
+                schemas.push(shared);
+            }
+        }
+        schemas.dedup();
+        format!("{}, pg_temp", quote_ident_list(schemas))
     }
 
     pub(super) fn template_search_path(&self) -> String {

@@ -171,7 +171,7 @@ impl Migrator {
         let client = self.connect().await?;
         let mut report = StatusReport::default();
         if matches!(selection, Selection::All | Selection::SharedOnly) {
-            let schema = config.default_schema.as_str();
+            let schema = config.shared_migrations_schema();
             let (states, stats) = state::read_states(&client, &[schema], &self.source.shared, verify).await?;
             report.read = stats;
             report.shared = states.get(schema).map(|s| SchemaStatusEntry {

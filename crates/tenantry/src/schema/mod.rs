@@ -5,9 +5,12 @@
 
 pub mod clone;
 mod lifecycle;
+mod membership;
 mod source;
 pub mod statements;
 
 pub(crate) use lifecycle::{create_schema, drop_schema, not_found, rename_schema, schema_exists, RegistryTable};
-pub(crate) use source::{first_missing, list_tenants};
+pub(crate) use membership::check_tenants;
+pub use membership::ForeignSchema;
+pub(crate) use source::list_tenants;
 pub use source::{ListFuture, TenantSource};

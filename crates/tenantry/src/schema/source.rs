@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::lifecycle::RegistryTable;
+use super::membership::has_affix;
 use super::statements;
 use crate::error::{BoxError, Error};
 use crate::name::{NamingRules, TenantName};
@@ -23,8 +24,10 @@ pub type ListFuture = Pin<Box<dyn Future<Output = Result<Vec<String>, BoxError>>
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum TenantSource {
-    /// Every schema matching the naming rules, prefix and suffix (system, default and shared
-    /// schemas excluded).
+    /// The schemas tenantry made tenants of: with a `schema_prefix` or `schema_suffix`, every
+    /// schema whose name carries them; without, every schema holding tenantry's bookkeeping
+    /// table. System, default, shared and template schemas are never tenants
+    /// (`crates/tenantry/src/schema/membership.rs`).
     Schemas,
     /// A table with one row per tenant (column `name`), kept in step by create/drop/rename.
     Registry {
@@ -80,10 +83,12 @@ pub(crate) async fn list_tenants(
 ) -> Result<Vec<TenantName>, Error> {
     let mut tenants = match source {
         TenantSource::Schemas => {
-            let rows = client
-                .query(statements::LIST_CANDIDATE_SCHEMAS, &[])
-                .await
-                .map_err(|err| Error::database("listing tenant schemas", None, err))?;
+            // Never "every schema that is not a system one": a database also holds schemas of
+            // extensions and of other software (issue 10).
+            let sql =
+                if has_affix(rules) { statements::LIST_CANDIDATE_SCHEMAS } else { statements::LIST_BOOKKEPT_SCHEMAS };
+            let rows =
+                client.query(sql, &[]).await.map_err(|err| Error::database("listing tenant schemas", None, err))?;
             let mut tenants = Vec::with_capacity(rows.len());
             for row in rows {
                 let schema: &str =
@@ -121,33 +126,6 @@ pub(crate) async fn list_tenants(
     tenants.sort();
     tenants.dedup();
     Ok(tenants)
-}
-
-/// The first of `tenants` that `source` does not list. With the catalog as the source, the
-/// named schemas are looked up (one indexed query), not every schema listed: a run over a few
-/// tenants, such as the one a creation makes for its no-transaction migrations, then costs the
-/// same in a fleet of 10 or of 10,000. Other sources are listed in full.
-pub(crate) async fn first_missing<'a>(
-    client: &Client,
-    source: &TenantSource,
-    rules: &NamingRules,
-    tenants: &'a [TenantName],
-) -> Result<Option<&'a TenantName>, Error> {
-    if let TenantSource::Schemas = source {
-        let schemas: Vec<&str> = tenants.iter().map(TenantName::schema).collect();
-        let rows = client
-            .query(statements::PRESENT_SCHEMAS, &[&schemas])
-            .await
-            .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
-        let present = rows
-            .iter()
-            .map(|row| row.try_get::<_, String>(0))
-            .collect::<Result<std::collections::HashSet<_>, _>>()
-            .map_err(|err| Error::database("looking up tenant schemas", None, err))?;
-        return Ok(tenants.iter().find(|tenant| !present.contains(tenant.schema())));
-    }
-    let known = list_tenants(client, source, rules).await?;
-    Ok(tenants.iter().find(|tenant| known.binary_search(tenant).is_err()))
 }
 
 /// Validates names from a source, skipping bad ones with a warning.

@@ -144,3 +144,51 @@ pub fn concurrent_index_migration(dir: &std::path::Path, version: u32) {
     )
     .expect("writes");
 }
+
+/// `pg_dump --schema-only -n <schema>`, with the schema's name replaced by `SCHEMA` where it
+/// names the schema, and only there.
+pub async fn dump(db: &TestDatabase, schema: &str) -> String {
+    let pg_dump = tenantry_test_support::Cluster::shared().bin_dir().join("pg_dump");
+    let help = tokio::process::Command::new(&pg_dump).arg("--help").output().await.expect("runs pg_dump --help");
+    let restrict_key = String::from_utf8_lossy(&help.stdout).contains("--restrict-key");
+    let mut command = tokio::process::Command::new(&pg_dump);
+    command.args(["--schema-only", "-n", schema, "-d", &db.url()]);
+    if restrict_key {
+        // Since 15.14 pg_dump writes a random `\restrict` key unless given one.
+        command.arg("--restrict-key=tenantry");
+    }
+    let output = command.output().await.expect("runs pg_dump");
+    assert!(output.status.success(), "pg_dump fails: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).expect("UTF-8 dump");
+    text.lines()
+        .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+        .map(|line| normalise(line, schema))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replaces `schema` where a dump line uses it as the schema's name: `schema.` at the start of
+/// a word (a qualified name), `SCHEMA schema` and the `Name:`/`Schema:` of header comments.
+pub fn normalise(line: &str, schema: &str) -> String {
+    let mut line = line.to_owned();
+    for (from, to) in [
+        (format!("SCHEMA {schema};"), "SCHEMA SCHEMA;".to_owned()),
+        (format!("SCHEMA {schema} "), "SCHEMA SCHEMA ".to_owned()),
+        (format!("Name: {schema};"), "Name: SCHEMA;".to_owned()),
+        (format!("Schema: {schema};"), "Schema: SCHEMA;".to_owned()),
+    ] {
+        line = line.replace(&from, &to);
+    }
+    let qualified = format!("{schema}.");
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.as_str();
+    while let Some(at) = rest.find(&qualified) {
+        let before = rest[..at].chars().last().or_else(|| out.chars().last());
+        let word_start = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        out.push_str(&rest[..at]);
+        out.push_str(if word_start { "SCHEMA." } else { qualified.as_str() });
+        rest = &rest[at + qualified.len()..];
+    }
+    out.push_str(rest);
+    out
+}
