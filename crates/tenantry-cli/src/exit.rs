@@ -93,6 +93,7 @@ fn classify_tenantry(error: &tenantry::Error) -> Exit {
         | E::UnknownEnvironmentVariable { .. }
         | E::MissingDatabaseUrl
         | E::InvalidDatabaseUrl { .. }
+        | E::ConnectionSettings { .. }
         | E::MigrationSource { .. }
         | E::SessionModeBehindPgBouncer
         | E::TransactionPooler { .. } => Exit::Usage,

@@ -8,7 +8,10 @@ use crate::binaries::postgres_bin_dir;
 use crate::layout::Layout;
 use crate::once::get_or_start;
 use crate::pgbouncer::PgBouncer;
+use crate::pki::{self, ClientPki};
 use crate::server::{self, Durability};
+use crate::sql::execute_blocking;
+use crate::tls;
 use crate::watchdog;
 
 /// One throwaway PostgreSQL cluster per test binary.
@@ -25,6 +28,7 @@ pub struct Cluster {
     durability: Durability,
     port: u16,
     pgbouncer: OnceLock<Result<PgBouncer, String>>,
+    pki: Option<ClientPki>,
 }
 
 impl Cluster {
@@ -43,7 +47,7 @@ impl Cluster {
     /// start, every later call panics at once with the same message.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
-        get_or_start(&SHARED, "the test cluster", || Cluster::start(Durability::Off))
+        get_or_start(&SHARED, "the test cluster", || Cluster::start(Durability::Off, None))
     }
 
     /// A second throwaway cluster of this binary, with production durability: `fsync`,
@@ -56,17 +60,58 @@ impl Cluster {
     /// As [`shared`](Self::shared).
     pub fn durable() -> &'static Cluster {
         static DURABLE: OnceLock<Result<Cluster, String>> = OnceLock::new();
-        get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On))
+        get_or_start(&DURABLE, "the durable test cluster", || Cluster::start(Durability::On, None))
     }
 
-    fn start(durability: Durability) -> Self {
+    /// A third throwaway cluster of this binary, with TLS: `ssl = on`, a certificate for
+    /// `localhost` signed by a test CA (made with rcgen), that CA as `ssl_ca_file`, and
+    /// `pg_hba.conf` lines that make [`CERT_USER`](crate::CERT_USER) present a client
+    /// certificate and [`TLS_ONLY_USER`](crate::TLS_ONLY_USER) use TLS (both superusers).
+    /// [`client_pki`](Self::client_pki) has the files a client needs. Started on first use.
+    ///
+    /// # Panics
+    ///
+    /// As [`shared`](Self::shared).
+    pub fn tls() -> &'static Cluster {
+        static TLS: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&TLS, "the TLS test cluster", || Cluster::start(Durability::Off, Some(false)))
+    }
+
+    /// As [`tls`](Self::tls), but the server's certificate is self-signed.
+    ///
+    /// # Panics
+    ///
+    /// As [`shared`](Self::shared).
+    pub fn tls_self_signed() -> &'static Cluster {
+        static SELF_SIGNED: OnceLock<Result<Cluster, String>> = OnceLock::new();
+        get_or_start(&SELF_SIGNED, "the self-signed TLS test cluster", || Cluster::start(Durability::Off, Some(true)))
+    }
+
+    /// The CA, a wrong CA and a client certificate and key, as files, for a cluster started
+    /// by [`tls`](Self::tls) or [`tls_self_signed`](Self::tls_self_signed).
+    pub fn client_pki(&self) -> Option<&ClientPki> {
+        self.pki.as_ref()
+    }
+
+    /// `self_signed`: `None` for no TLS, else whether the server's certificate signs itself.
+    fn start(durability: Durability, self_signed: Option<bool>) -> Self {
         let bin_dir = postgres_bin_dir();
         let layout = Layout::create();
         // Before anything else can fail: the watchdog also removes a half-made cluster.
         watchdog::spawn(&layout, &bin_dir.join("pg_ctl"));
         server::init(&layout, &bin_dir);
+        let pki = self_signed.map(|self_signed| {
+            let pki = pki::generate(self_signed);
+            tls::configure(&layout, &pki);
+            ClientPki::write(&pki, &layout.root.join("client-pki"))
+        });
         let port = server::start(&layout, &bin_dir, durability);
-        Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new() }
+        if pki.is_some() {
+            let conninfo = crate::address::socket_conninfo(&layout.socket, port, "postgres");
+            execute_blocking(conninfo, tls::roles_sql())
+                .unwrap_or_else(|err| panic!("could not create the TLS test roles: {err}"));
+        }
+        Self { layout, bin_dir, durability, port, pgbouncer: OnceLock::new(), pki }
     }
 
     /// Whether this cluster waits for the disk on commit (`fsync` and `synchronous_commit`):

@@ -13,6 +13,9 @@
 //!   It is dropped with the [`TestDatabase`] value, or kept if the test panics.
 //! - [`Cluster::pgbouncer`] starts PgBouncer (transaction pooling) in front of the cluster;
 //!   [`TestDatabase::pgbouncer_url`] reaches a test database through it.
+//! - [`Cluster::tls`] (and [`Cluster::tls_self_signed`]) start another cluster with `ssl = on`,
+//!   a certificate chain made with rcgen and `pg_hba.conf` lines demanding TLS or a client
+//!   certificate; [`Cluster::client_pki`] has the client's files.
 //! - [`Cluster::password_superuser`] makes a role that must log in with its password
 //!   (`scram-sha-256`; every other role is trusted), for tests that a password never leaks.
 //! - After the test binary exits, a watchdog process stops PgBouncer and the server and removes
@@ -70,9 +73,11 @@ mod layout;
 mod once;
 mod password;
 mod pgbouncer;
+mod pki;
 mod process;
 mod server;
 mod sql;
+mod tls;
 mod watchdog;
 
 pub use cluster::Cluster;
@@ -80,6 +85,8 @@ pub use database::TestDatabase;
 pub use foreign::{create_supabase_like, snapshot_schemas, SUPABASE_SCHEMAS};
 pub use password::PasswordRole;
 pub use pgbouncer::PgBouncer;
+pub use pki::{ClientPki, CERT_USER};
+pub use tls::TLS_ONLY_USER;
 
 /// A fresh, empty database for one test in this test binary's cluster:
 /// `Cluster::shared().database(label)`. See [`Cluster::database`].

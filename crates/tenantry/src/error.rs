@@ -119,6 +119,16 @@ pub enum Error {
     )]
     MissingDatabaseUrl,
 
+    /// The connection settings (the URL, `PG*` variables, certificate files) cannot be used.
+    #[error("invalid connection settings for {url}: {problem}")]
+    ConnectionSettings {
+        /// The URL with its password masked.
+        url: String,
+        /// What is wrong, naming the setting. Not a `source`: the message already holds it, and
+        /// `{err:#}` would print it twice.
+        problem: crate::connect::SettingsError,
+    },
+
     /// The database URL could not be parsed.
     #[error("invalid database URL {url}: {problem}; expected postgres://user:password@host:port/database")]
     InvalidDatabaseUrl {
@@ -310,6 +320,13 @@ pub(crate) fn describe_pg(error: &tokio_postgres::Error) -> String {
             let mut cause = std::error::Error::source(error);
             while let Some(inner) = cause {
                 text.push_str(&format!(": {inner}"));
+                if inner.to_string() == "server does not support TLS" {
+                    // tokio-postgres's words when the server answers the SSLRequest with N.
+                    text.push_str(
+                        " (the server does not offer TLS but sslmode requires it; set sslmode=prefer, \
+                         or enable ssl on the server: ssl = on in postgresql.conf)",
+                    );
+                }
                 cause = inner.source();
             }
             text

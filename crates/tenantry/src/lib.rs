@@ -54,6 +54,7 @@
 pub mod announce;
 pub mod cache;
 pub mod config;
+pub mod connect;
 pub mod context;
 pub mod error;
 pub mod migrate;

@@ -8,8 +8,13 @@
 //! prepared in one tenant would be reused in another, re-planned on every switch, and fail with
 //! `cached plan must not change result type` while tenants' tables differ (mid-migration).
 //! [`connect_options`] turns that cache off; use it for pools that serve several tenants.
+//! [`Tenantry::sqlx_connect_options`] gives options for the same server with the same
+//! settings tenantry resolved (TLS, `PG*` variables, the password file, `application_name`).
 
-use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode, Postgres};
+use tokio_postgres::config::Host;
+
+use crate::connect::{ConnectionSettings, SslMode};
 
 use crate::error::Error;
 use crate::name::TenantName;
@@ -30,7 +35,79 @@ pub fn connect_options(options: PgConnectOptions) -> PgConnectOptions {
     options.statement_cache_capacity(0)
 }
 
+/// sqlx options for the server of `settings`, with the same TLS mode and files, user,
+/// password, database and `application_name`, and the statement cache off (as
+/// [`connect_options`]). The first host is used (sqlx connects to one); `options` and the
+/// keepalive settings are not carried over.
+pub fn pg_connect_options(settings: &ConnectionSettings) -> PgConnectOptions {
+    let pg = settings.pg_config();
+    let tls = settings.tls_files();
+    let mut options = PgConnectOptions::new_without_pgpass();
+    let mut unix_socket = false;
+    if let Some(addr) = pg.get_hostaddrs().first() {
+        options = options.host(&addr.to_string());
+    } else {
+        match pg.get_hosts().first() {
+            Some(Host::Tcp(host)) => options = options.host(host),
+            #[cfg(unix)]
+            Some(Host::Unix(path)) => {
+                unix_socket = true;
+                options = options.socket(path);
+            }
+            None => {}
+        }
+    }
+    if let Some(port) = pg.get_ports().first() {
+        options = options.port(*port);
+    }
+    if let Some(user) = pg.get_user() {
+        options = options.username(user);
+    }
+    if let Some(password) = pg.get_password().and_then(|p| std::str::from_utf8(p).ok()) {
+        options = options.password(password);
+    }
+    if let Some(dbname) = pg.get_dbname() {
+        options = options.database(dbname);
+    }
+    if let Some(name) = pg.get_application_name() {
+        options = options.application_name(name);
+    }
+    // As libpq and tenantry's own connections: no TLS over a Unix socket.
+    let mode = if unix_socket { SslMode::Disable } else { settings.ssl_mode() };
+    options = options.ssl_mode(match mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Allow => PgSslMode::Allow,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyCa => PgSslMode::VerifyCa,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+        SslMode::Prefer => PgSslMode::Prefer,
+    });
+    // sslrootcert=system: sqlx's rustls uses the platform's roots when given no file.
+    if let Some(path) = tls.root_file() {
+        options = options.ssl_root_cert(path);
+    }
+    if let Some(cert) = &tls.client_cert {
+        options = options.ssl_client_cert(cert);
+        if let Some(key) = &tls.client_key {
+            options = options.ssl_client_key(key);
+        }
+    }
+    connect_options(options)
+}
+
 impl Tenantry {
+    /// sqlx options for this tenantry's database: [`pg_connect_options`] of its
+    /// [`connection_settings`](Tenantry::connection_settings).
+    ///
+    /// ```no_run
+    /// # async fn f(tenantry: tenantry::Tenantry) -> Result<(), sqlx::Error> {
+    /// let pool = sqlx::postgres::PgPoolOptions::new().connect_with(tenantry.sqlx_connect_options()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sqlx_connect_options(&self) -> PgConnectOptions {
+        pg_connect_options(self.connection_settings())
+    }
+
     /// An sqlx transaction on `pool` in the current tenant (the default schema outside any
     /// scope). Dropped without commit, sqlx rolls it back.
     ///

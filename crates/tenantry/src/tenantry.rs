@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use crate::announce::{self, SchemaChange};
 use crate::cache::TenantCache;
 use crate::config::{Config, TenantSourceKind};
+use crate::connect::{ConnectionSettings, SettingsError};
 use crate::context::{self, Generations, PgPool, SearchPath, TenantSession, TenantTransaction};
 use crate::error::{BoxError, Error};
 use crate::name::{NamingRules, TenantName};
@@ -55,6 +56,10 @@ struct Inner {
     registry: Option<RegistryTable>,
     hooks: Vec<Arc<dyn CreateHook>>,
     url: String,
+    /// How every connection is opened (resolved once from `database_url`).
+    connection: ConnectionSettings,
+    /// How the migrator's connections are opened (`migrations.database_url`, else the same).
+    migrations_connection: ConnectionSettings,
 }
 
 /// Builds a [`Tenantry`] with a custom tenant source or create hooks.
@@ -89,8 +94,20 @@ impl TenantryBuilder {
         let config = self.config;
         config.validate()?;
         let url = config.database_url.clone().ok_or(Error::MissingDatabaseUrl)?;
+        let resolve = |url: &str| {
+            ConnectionSettings::from_url(url).map_err(|source| match source {
+                SettingsError::Driver { source } => Error::invalid_database_url(url, &source),
+                problem => Error::ConnectionSettings { url: crate::error::mask_password(url), problem },
+            })
+        };
+        let connection = resolve(&url)?;
+        // The migrator's own URL (`migrations.database_url`), resolved the same way.
+        let migrations_connection = match config.migrations.database_url.as_deref() {
+            Some(direct) => resolve(direct)?,
+            None => connection.clone(),
+        };
         let generations = Arc::new(Generations::default());
-        let pool = context::build_pool(&config, Arc::clone(&generations))?;
+        let pool = context::build_pool(&config, connection.clone(), Arc::clone(&generations))?;
         let source = self.source.unwrap_or_else(|| match config.tenants.source {
             TenantSourceKind::Registry => TenantSource::Registry {
                 schema: config.registry_schema().to_owned(),
@@ -110,6 +127,8 @@ impl TenantryBuilder {
                 hooks: self.hooks,
                 pool,
                 url,
+                connection,
+                migrations_connection,
                 generations,
                 changes: broadcast::channel(CHANGES_BUFFER).0,
                 listener: OnceLock::new(),
@@ -146,8 +165,6 @@ impl Tenantry {
         if !config.pool.listen_for_schema_changes || config.pool.behind_pgbouncer {
             return Ok(());
         }
-        let pg_config: tokio_postgres::Config =
-            self.inner.url.parse().map_err(|source| Error::invalid_database_url(&self.inner.url, &source))?;
         let inner = Arc::downgrade(&self.inner);
         let handler = Arc::new(move |change: &SchemaChange| match inner.upgrade() {
             Some(inner) => {
@@ -156,7 +173,7 @@ impl Tenantry {
             }
             None => false,
         });
-        let _ = self.inner.listener.set(announce::spawn_listener(pg_config, handler));
+        let _ = self.inner.listener.set(announce::spawn_listener(self.inner.connection.clone(), handler));
         Ok(())
     }
 
@@ -221,7 +238,20 @@ impl Tenantry {
         Self::builder(config).connect().await
     }
 
-    /// The configuration in use.
+    /// How tenantry connects: `database_url` resolved with the `PG*` environment variables,
+    /// the password file and the TLS settings (see [`crate::connect`]).
+    pub fn connection_settings(&self) -> &ConnectionSettings {
+        &self.inner.connection
+    }
+
+    /// How the migrator connects (its coordinator and workers, `status`, `exec`, `seed`,
+    /// `pg_dump`): `migrations.database_url` resolved like `database_url`, or the same settings
+    /// when it is not set.
+    pub fn migrations_connection_settings(&self) -> &ConnectionSettings {
+        &self.inner.migrations_connection
+    }
+
+    /// The configuration it was built with.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }

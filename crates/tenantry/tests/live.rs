@@ -105,6 +105,21 @@ async fn abandoned_queries_are_cancelled_and_the_pool_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_queries_are_cancelled_over_tls() {
+    // The cancel request must use TLS too: tenantry's connections here do (sslmode=require).
+    let db = tenantry_test_support::Cluster::tls().database("live_abandoned_tls").await;
+    let url = format!("{}?sslmode=require", db.url());
+    let tenantry = connect(&db, |config| {
+        config.database_url = Some(url);
+        config.pool.max_size = 10;
+        config.pool.acquire_timeout_secs = 1;
+    })
+    .await;
+    tenantry.create(&tenantry.tenant("acme").expect("valid")).await.expect("creates");
+    abandoned_queries_free_the_pool(tenantry, &db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_queries_are_cancelled_and_the_pool_recovers_behind_pgbouncer() {
     let db = test_database("live_abandoned_pgbouncer").await;
     // What docs/context.md asks of servers behind PgBouncer: a backend whose client went away

@@ -5,8 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tenantry::connect::ConnectionSettings;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::error::EmbeddedError;
 
@@ -72,16 +73,21 @@ where
     F: FnOnce(Client) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, tokio_postgres::Error>>,
 {
-    let mut config = tokio_postgres::Config::new();
-    config.host("127.0.0.1").port(port).user("postgres").password(password).dbname("postgres");
-    config.connect_timeout(Duration::from_secs(10));
+    // Through tenantry's one way to connect, but with fixed settings: the user's PG* variables
+    // are for their own server, never for the embedded one (which has no TLS). The password is
+    // 48 hex digits (`auth.rs`): nothing to quote.
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} user=postgres password={password} dbname=postgres connect_timeout=10 sslmode=disable"
+    );
+    let settings = ConnectionSettings::from_url_with_env(&conninfo, |_| None)
+        .map_err(|source| EmbeddedError::Settings { source })?;
     let worker = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|source| EmbeddedError::Runtime { source })?;
         Ok(runtime.block_on(async move {
-            let (client, connection) = config.connect(NoTls).await?;
+            let (client, connection) = settings.connect().await?;
             let driver = tokio::spawn(connection);
             let result = work(client).await;
             // The connection ends once the client is gone; its own error adds nothing.

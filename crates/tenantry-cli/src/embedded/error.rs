@@ -41,6 +41,14 @@ pub(crate) enum EmbeddedError {
         source: std::io::Error,
     },
 
+    /// The fixed settings of the connection to the embedded cluster were refused (a bug).
+    #[error("cannot connect to the embedded cluster: {source}; please report this")]
+    Settings {
+        /// What tenantry's connection settings refused.
+        #[source]
+        source: tenantry::connect::SettingsError,
+    },
+
     /// A program (`initdb`, `pg_ctl`, `chown`, `runuser`) could not be started at all.
     #[error(
         "could not run {}{}: {source}; check the PostgreSQL installation",

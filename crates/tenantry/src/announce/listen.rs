@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::{SchemaChange, CHANNEL};
+use crate::connect::ConnectionSettings;
 
 /// Receives each announcement; returns `false` once nobody needs announcements any more (the
 /// `Tenantry` is gone), which ends the listener.
@@ -20,12 +21,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Spawns the listener. It reconnects with a growing backoff when its connection is lost, and
 /// after each reconnection hands the handler [`SchemaChange::Resumed`]: announcements made while
 /// it was away are lost, so the handler forgets everything it cached.
-pub(crate) fn spawn_listener(pg_config: tokio_postgres::Config, handler: Handler) -> tokio::task::AbortHandle {
+pub(crate) fn spawn_listener(connection: ConnectionSettings, handler: Handler) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut backoff = Duration::from_secs(1);
         let mut connected_before = false;
         loop {
-            match listen(&pg_config, &handler, connected_before).await {
+            match listen(&connection, &handler, connected_before).await {
                 Ok(Listening::Ended) => return,
                 Ok(Listening::Lost) => {
                     connected_before = true;
@@ -51,11 +52,11 @@ enum Listening {
 }
 
 async fn listen(
-    pg_config: &tokio_postgres::Config,
+    connection: &ConnectionSettings,
     handler: &Handler,
     resumed: bool,
 ) -> Result<Listening, tokio_postgres::Error> {
-    let (client, mut connection) = pg_config.connect(NoTls).await?;
+    let (client, mut connection) = connection.connect().await?;
     let (payloads, mut received) = mpsc::unbounded_channel();
     // tokio-postgres hands notifications to whoever drives the connection.
     let driver = tokio::spawn(async move {

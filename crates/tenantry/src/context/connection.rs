@@ -237,9 +237,17 @@ pub(crate) fn recover_abandoned(mut conn: deadpool::managed::Object<super::pool:
         if let Ok(Ok(())) = tokio::time::timeout(ABANDONED_GRACE, conn.clean_up()).await {
             return; // back to the pool, clean
         }
+        // The cancel request goes the way the connection went: over TLS when it did (a server
+        // demanding TLS refuses a plain one, and the cancel key should not travel in clear).
+        let settings = deadpool::managed::Object::pool(&conn).map(|pool| pool.manager().connection_settings().clone());
         let conn = deadpool::managed::Object::take(conn);
         if !behind_pgbouncer {
-            if let Err(err) = conn.client.cancel_token().cancel_query(tokio_postgres::NoTls).await {
+            let token = conn.client.cancel_token();
+            let cancelled = match settings {
+                Some(settings) => settings.cancel(&token).await,
+                None => token.cancel_query(tokio_postgres::NoTls).await,
+            };
+            if let Err(err) = cancelled {
                 tracing::debug!("cancelling an abandoned statement failed: {err}");
             }
         }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
-use tokio_postgres::NoTls;
 
 use super::anchors::Anchors;
 use super::connection::PgConnection;
 use super::generations::Generations;
 use crate::config::Config;
+use crate::connect::ConnectionSettings;
 use crate::error::{mask_password, Error};
 
 /// The pool type.
@@ -18,7 +18,7 @@ pub(crate) type PgPool = managed::Pool<Manager>;
 
 /// Creates connections and makes returned ones safe to hand out again.
 pub(crate) struct Manager {
-    pg_config: tokio_postgres::Config,
+    connection: ConnectionSettings,
     statement_cache_capacity: usize,
     max_lifetime: Duration,
     max_tenants: usize,
@@ -31,6 +31,11 @@ impl Manager {
     pub(crate) fn anchors(&self) -> &Arc<Anchors> {
         &self.anchors
     }
+
+    /// How its connections are opened (and their statements cancelled).
+    pub(crate) fn connection_settings(&self) -> &ConnectionSettings {
+        &self.connection
+    }
 }
 
 impl managed::Manager for Manager {
@@ -38,7 +43,7 @@ impl managed::Manager for Manager {
     type Error = tokio_postgres::Error;
 
     async fn create(&self) -> Result<PgConnection, tokio_postgres::Error> {
-        let (client, connection) = self.pg_config.connect(NoTls).await?;
+        let (client, connection) = self.connection.connect().await?;
         let task = tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!("connection closed: {err}");
@@ -87,11 +92,13 @@ impl managed::Manager for Manager {
 }
 
 /// Builds the pool from the configuration, without connecting yet.
-pub(crate) fn build_pool(config: &Config, generations: Arc<Generations>) -> Result<PgPool, Error> {
-    let url = config.database_url.as_deref().ok_or(Error::MissingDatabaseUrl)?;
-    let pg_config: tokio_postgres::Config = url.parse().map_err(|source| Error::invalid_database_url(url, &source))?;
+pub(crate) fn build_pool(
+    config: &Config,
+    connection: ConnectionSettings,
+    generations: Arc<Generations>,
+) -> Result<PgPool, Error> {
     let manager = Manager {
-        pg_config,
+        connection,
         statement_cache_capacity: config.statement_cache_capacity(),
         max_lifetime: Duration::from_secs(config.pool.max_connection_lifetime_secs),
         max_tenants: config.pool.max_tenants_per_connection.max(1),

@@ -5,27 +5,28 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
-/// Writes `pg_dump --schema-only` of `schemas` to `path`. Failures come back as a message: a
-/// dump that cannot be written is a warning, not a failed run.
-pub(crate) async fn write_dump(database_url: &str, schemas: &[&str], path: &Path) -> Result<(), String> {
+use crate::connect::ConnectionSettings;
+
+/// Writes `pg_dump --schema-only` of `schemas` to `path`, connecting with `settings` (the
+/// resolved URL, `PG*` variables, password file and TLS settings) so it connects as tenantry
+/// does. Failures come back as a message: a dump that cannot be written is a warning, not a
+/// failed run.
+pub(crate) async fn write_dump(settings: &ConnectionSettings, schemas: &[&str], path: &Path) -> Result<(), String> {
     let pg_dump = find_pg_dump().ok_or_else(|| {
         "pg_dump not found on PATH or in /usr/lib/postgresql/*/bin; install the PostgreSQL client \
          (apt-get install postgresql-client) or set migrations.dump = false"
             .to_owned()
     })?;
-    let pg_config: tokio_postgres::Config = database_url.parse().map_err(|err| {
-        format!(
-            "the database URL {} cannot be parsed: {}",
-            crate::error::mask_password(database_url),
-            crate::secret::describe_parse_error(&err)
-        )
-    })?;
+    let pg_config = settings.pg_config();
     // The connection goes through the environment, never argv (dump_env.rs says why); the
     // password file it may write is removed when `connection` is dropped, after pg_dump exits.
-    let connection = super::dump_env::DumpConnection::new(&pg_config)?;
+    let connection = super::dump_env::DumpConnection::new(pg_config)?;
     let mut command = Command::new(&pg_dump);
     command.args(["--schema-only", "--no-owner", "--no-privileges"]);
     connection.apply(&mut command);
+    // libpq's sslmode and certificate files as tenantry resolved them (tokio-postgres's
+    // config above knows only disable/prefer/require).
+    command.envs(settings.libpq_tls_env());
     for schema in schemas {
         // pg_dump's -n takes a pattern; quoting makes it match exactly this name.
         command.arg(format!("--schema={}", crate::sql::quote_ident(schema)));
@@ -53,8 +54,7 @@ impl super::migrator::Migrator {
     pub async fn dump(&self, path: Option<&Path>) -> Result<PathBuf, crate::Error> {
         let config = self.tenantry().config();
         let path = path.map_or_else(|| config.migrations.dump_path.clone(), Path::to_path_buf);
-        let url = config.migrations_database_url().unwrap_or_default();
-        write_dump(url, &dumped_schemas(config), &path)
+        write_dump(self.tenantry().migrations_connection_settings(), &dumped_schemas(config), &path)
             .await
             .map_err(|problem| crate::Error::SchemaDump { path: path.clone(), problem })?;
         Ok(path)

@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::apply::ApplySettings;
 use super::events::{EventSink, MigrationEvent, MigrationHooks, NoHooks};
@@ -19,6 +19,9 @@ use crate::error::{mask_password, Error};
 use crate::name::TenantName;
 use crate::sql::{quote_ident, quote_ident_list};
 use crate::Tenantry;
+
+/// The `application_name` of the migrator's coordinator and workers, unless the user chose one.
+pub(crate) const MIGRATE_APPLICATION_NAME: &str = "tenantry-migrate";
 
 /// Runs migrations across the shared schema, the template and every tenant.
 ///
@@ -223,9 +226,9 @@ impl Migrator {
 
         let dump = latest && !options.dry_run && options.dump.unwrap_or(config.migrations.dump);
         if dump && report.is_success() && committed_something {
-            let url = config.migrations_database_url().unwrap_or_default();
+            let settings = self.tenantry.migrations_connection_settings();
             let schemas = super::dump::dumped_schemas(config);
-            if let Err(warning) = super::dump::write_dump(url, &schemas, &config.migrations.dump_path).await {
+            if let Err(warning) = super::dump::write_dump(settings, &schemas, &config.migrations.dump_path).await {
                 tracing::warn!("schema dump skipped: {warning}");
                 report.warnings.push(format!("schema dump not written: {warning}"));
             }
@@ -400,10 +403,13 @@ impl Migrator {
     /// never waits for one). Its session search path is empty, so a statement that somehow ran
     /// outside tenantry's `SET LOCAL` could not create anything in the default schema.
     pub(super) async fn connect_raw(&self) -> Result<Client, tokio_postgres::Error> {
-        let url = self.tenantry.config().migrations_database_url().unwrap_or_default();
-        let mut pg_config: tokio_postgres::Config = url.parse()?;
-        pg_config.application_name("tenantry migrate");
-        let (client, connection) = pg_config.connect(NoTls).await?;
+        // Its own application_name, so operators can tell the migrator apart in pg_stat_activity.
+        let settings = self
+            .tenantry
+            .migrations_connection_settings()
+            .clone()
+            .with_default_application_name(MIGRATE_APPLICATION_NAME);
+        let (client, connection) = settings.connect().await?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!("migration connection closed: {err}");
