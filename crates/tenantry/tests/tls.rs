@@ -222,3 +222,25 @@ async fn an_application_name_the_user_chose_wins() {
     let seen = migrate_over_verify_full("migrate_app_name", "&application_name=billing").await;
     assert_eq!(seen, (true, "billing".to_owned()));
 }
+
+#[tokio::test]
+async fn a_unix_socket_connects_without_tls_whatever_sslmode_says() {
+    // libpq ignores sslmode on Unix-domain sockets; the TLS cluster listens on one too.
+    for cluster in [Cluster::shared(), Cluster::tls()] {
+        let db = cluster.database("unix_socket").await;
+        for sslmode in ["", " sslmode=prefer", " sslmode=require"] {
+            let conninfo = format!("{}{sslmode}", db.conninfo());
+            let tenantry = connect(conninfo.clone())
+                .await
+                .unwrap_or_else(|err| panic!("{conninfo}: connects over the socket: {err}"));
+            let mut tx = tenantry.transaction().await.expect("begins");
+            let ssl: Option<bool> = tx
+                .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+                .await
+                .expect("reads")
+                .get(0);
+            tx.commit().await.expect("commits");
+            assert_eq!(ssl, Some(false), "{conninfo}");
+        }
+    }
+}

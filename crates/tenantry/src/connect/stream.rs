@@ -45,11 +45,15 @@ where
     type Error = HandshakeError;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, HandshakeError> {
+        // The driver asks for a connector for every host before it knows whether TLS will be
+        // used, a Unix socket's host being "" (tests/tls.rs,
+        // `a_unix_socket_connects_without_tls_whatever_sslmode_says`): a name TLS cannot check is
+        // an error only if a handshake is attempted.
         let name = ServerName::try_from(domain.to_owned()).map_err(|_| {
             HandshakeError(format!(
                 "{domain:?} is not a host name or IP address TLS can check; connect by a DNS name or an IP address"
             ))
-        })?;
+        });
         Ok(RustlsConnect {
             connector: tokio_rustls::TlsConnector::from(Arc::clone(&self.config)),
             name,
@@ -62,7 +66,8 @@ where
 /// Connects one stream to one host.
 pub(crate) struct RustlsConnect {
     connector: tokio_rustls::TlsConnector,
-    name: ServerName<'static>,
+    /// The name the certificate must carry, or why the host has none.
+    name: Result<ServerName<'static>, HandshakeError>,
     host: String,
     context: Arc<Explain>,
 }
@@ -77,7 +82,7 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            match self.connector.connect(self.name, stream).await {
+            match self.connector.connect(self.name?, stream).await {
                 Ok(stream) => Ok(TlsStream(stream)),
                 Err(err) => Err(HandshakeError(explain(&err, &self.host, &self.context))),
             }
