@@ -122,12 +122,16 @@ impl ConnectionSettings {
     /// # Errors
     /// tokio-postgres's error; a TLS failure's message names its cause and the setting to change.
     pub async fn connect(&self) -> Result<(Client, Connection), tokio_postgres::Error> {
-        let first = self.pg_config.connect(self.make_tls.clone()).await;
+        // Boxed: the driver's connect future holds every host's TLS connector and is large, and
+        // it would otherwise be inlined into every future that may open a connection (a pool
+        // checkout, a scope), which overflowed a test thread's stack in nested scopes
+        // (tests/context.rs, `scoped_transactions_see_the_tenant_then_shared_schemas`).
+        let first = Box::pin(self.pg_config.connect(self.make_tls.clone())).await;
         match first {
             Err(err) if self.tls.mode == SslMode::Allow && err.as_db_error().is_some() => {
                 let mut over_tls = self.pg_config.clone();
                 over_tls.ssl_mode(tokio_postgres::config::SslMode::Require);
-                over_tls.connect(self.make_tls.clone()).await
+                Box::pin(over_tls.connect(self.make_tls.clone())).await
             }
             other => other,
         }
