@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
-use super::connection::{at_most_one, exactly_one, schema_was_present, TempObjects};
+use super::connection::{at_most_one, exactly_one, schema_was_present, PgConnection, TempObjects};
 use super::pool::Manager;
 use super::search_path::SearchPath;
 use crate::error::Error;
@@ -76,25 +76,7 @@ impl TenantTransaction {
     /// # Errors
     /// [`Error::Database`]; the transaction is then aborted and `commit` will say so.
     pub async fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        let (conn, path) = self.parts()?;
-        let mut result = conn.query(path, sql, params).await;
-        if self.should_retry(&result) {
-            result = match self.restart().await {
-                Ok((conn, path)) => conn.query(path, sql, params).await,
-                Err(err) => Err(err),
-            };
-        }
-        for _ in 0..RECONNECTS {
-            if !self.lost_driver_statement(&result) {
-                break;
-            }
-            result = match self.reconnect().await {
-                Ok((conn, path)) => conn.query(path, sql, params).await,
-                Err(err) => Err(err),
-            };
-        }
-        let result = self.explain(result).await;
-        self.note(result)
+        self.run::<Vec<Row>>(sql, params).await
     }
 
     /// Runs a statement that returns exactly one row.
@@ -120,11 +102,19 @@ impl TenantTransaction {
     /// # Errors
     /// As [`query`](Self::query).
     pub async fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.run::<u64>(sql, params).await
+    }
+
+    /// Runs `sql` as `T` says (rows, or a row count); runs it again in a fresh transaction when
+    /// it was the first statement and failed only because a migration made its cached
+    /// statement stale ([`should_retry`](Self::should_retry)) or, behind PgBouncer, the
+    /// driver's own statements were lost ([`lost_driver_statement`](Self::lost_driver_statement)).
+    async fn run<T: StatementOutput>(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<T, Error> {
         let (conn, path) = self.parts()?;
-        let mut result = conn.execute(path, sql, params).await;
+        let mut result = T::run(conn, path, sql, params).await;
         if self.should_retry(&result) {
             result = match self.restart().await {
-                Ok((conn, path)) => conn.execute(path, sql, params).await,
+                Ok((conn, path)) => T::run(conn, path, sql, params).await,
                 Err(err) => Err(err),
             };
         }
@@ -133,7 +123,7 @@ impl TenantTransaction {
                 break;
             }
             result = match self.reconnect().await {
-                Ok((conn, path)) => conn.execute(path, sql, params).await,
+                Ok((conn, path)) => T::run(conn, path, sql, params).await,
                 Err(err) => Err(err),
             };
         }
@@ -312,6 +302,39 @@ impl TenantTransaction {
         open(conn, path, behind_pgbouncer).await?;
         conn.interrupted = true;
         self.parts()
+    }
+}
+
+/// What running a statement gives: its rows ([`PgConnection::query`]) or its row count
+/// ([`PgConnection::execute`]).
+trait StatementOutput: Sized {
+    fn run(
+        conn: &mut PgConnection,
+        path: &SearchPath,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, Error>> + Send;
+}
+
+impl StatementOutput for Vec<Row> {
+    fn run(
+        conn: &mut PgConnection,
+        path: &SearchPath,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, Error>> + Send {
+        conn.query(path, sql, params)
+    }
+}
+
+impl StatementOutput for u64 {
+    fn run(
+        conn: &mut PgConnection,
+        path: &SearchPath,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, Error>> + Send {
+        conn.execute(path, sql, params)
     }
 }
 
