@@ -15,7 +15,7 @@ fn tenantry(dir: &Path, url: &str) -> Command {
     let mut command = Command::cargo_bin("tenantry").expect("binary built");
     command.current_dir(dir).env("DATABASE_URL", url).env("NO_COLOR", "1");
     for (key, _) in std::env::vars() {
-        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+        if key.starts_with("TENANTRY_") && key != "TENANTRY_PG_BIN" && key != "TENANTRY_PGBOUNCER" {
             command.env_remove(key);
         }
     }
@@ -483,7 +483,7 @@ fn spawn_piped(dir: &Path, url: &str, args: &[&str]) -> std::process::Child {
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("tenantry"));
     command.current_dir(dir).env("DATABASE_URL", url).env("NO_COLOR", "1");
     for (key, _) in std::env::vars() {
-        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+        if key.starts_with("TENANTRY_") && key != "TENANTRY_PG_BIN" && key != "TENANTRY_PGBOUNCER" {
             command.env_remove(key);
         }
     }

@@ -21,7 +21,7 @@ fn tenantry(dir: &Path) -> Command {
     let mut command = Command::cargo_bin("tenantry").expect("binary built");
     command.current_dir(dir).env("NO_COLOR", "1").env_remove("DATABASE_URL");
     for (key, _) in std::env::vars() {
-        if key.starts_with("TENANTRY_") && !key.starts_with("TENANTRY_TEST_") {
+        if key.starts_with("TENANTRY_") && key != "TENANTRY_PG_BIN" && key != "TENANTRY_PGBOUNCER" {
             command.env_remove(key);
         }
     }

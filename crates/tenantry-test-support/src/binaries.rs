@@ -1,6 +1,6 @@
 //! Finding the PostgreSQL server programs and PgBouncer.
 //!
-//! Order for PostgreSQL: `TENANTRY_TEST_PG_BIN`, then the first directory on `PATH` holding
+//! Order for PostgreSQL: `TENANTRY_PG_BIN`, then the first directory on `PATH` holding
 //! both `initdb` and `pg_ctl`, then the newest `/usr/lib/postgresql/<version>/bin` (Debian and
 //! Ubuntu put the server programs there, off `PATH`; `/usr/bin` only has wrapper scripts).
 
@@ -8,9 +8,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a directory that holds `initdb`, `pg_ctl`, `psql`, `pg_dump`.
-pub(crate) const PG_BIN_ENV: &str = "TENANTRY_TEST_PG_BIN";
+pub(crate) const PG_BIN_ENV: &str = "TENANTRY_PG_BIN";
 /// Environment variable naming the `pgbouncer` executable.
-pub(crate) const PGBOUNCER_ENV: &str = "TENANTRY_TEST_PGBOUNCER";
+pub(crate) const PGBOUNCER_ENV: &str = "TENANTRY_PGBOUNCER";
 
 const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
 const DEBIAN_PGBOUNCER: &str = "/usr/sbin/pgbouncer";
@@ -135,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "`apt-get install postgresql`), or set TENANTRY_TEST_PG_BIN")]
+    #[should_panic(expected = "`apt-get install postgresql`), or set TENANTRY_PG_BIN")]
     fn missing_postgres_says_how_to_install_it() {
         let empty = tempfile::tempdir().expect("a temporary directory for the test");
         find_postgres_bin_dir(None, &[empty.path().to_path_buf()], empty.path());
@@ -149,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "`apt-get install pgbouncer`), or set TENANTRY_TEST_PGBOUNCER")]
+    #[should_panic(expected = "`apt-get install pgbouncer`), or set TENANTRY_PGBOUNCER")]
     fn missing_pgbouncer_says_how_to_install_it() {
         let empty = tempfile::tempdir().expect("a temporary directory for the test");
         find_pgbouncer(None, &[empty.path().to_path_buf()], &empty.path().join("pgbouncer"));

@@ -43,7 +43,7 @@ impl Cluster {
     ///
     /// If the cluster cannot be started, with what to do next: e.g. when the PostgreSQL
     /// programs are missing, install them (`apt-get install postgresql`) or point
-    /// `TENANTRY_TEST_PG_BIN` at the directory holding `initdb` and `pg_ctl`. After a failed
+    /// `TENANTRY_PG_BIN` at the directory holding `initdb` and `pg_ctl`. After a failed
     /// start, every later call panics at once with the same message.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -165,7 +165,7 @@ impl Cluster {
     /// # Panics
     ///
     /// If PgBouncer cannot be started, with what to do next: e.g. when it is missing, install
-    /// it (`apt-get install pgbouncer`) or set `TENANTRY_TEST_PGBOUNCER` to the executable.
+    /// it (`apt-get install pgbouncer`) or set `TENANTRY_PGBOUNCER` to the executable.
     pub fn pgbouncer(&'static self) -> &'static PgBouncer {
         get_or_start(&self.pgbouncer, "the test PgBouncer", || PgBouncer::start(&self.layout, self.port))
     }

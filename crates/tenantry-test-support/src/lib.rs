@@ -26,10 +26,10 @@
 //! # Requirements
 //!
 //! - PostgreSQL 13 or newer server programs (`apt-get install postgresql`). They are looked
-//!   for in `TENANTRY_TEST_PG_BIN` (a directory), then on `PATH` (a directory with both `initdb`
+//!   for in `TENANTRY_PG_BIN` (a directory), then on `PATH` (a directory with both `initdb`
 //!   and `pg_ctl`), then in the newest `/usr/lib/postgresql/<version>/bin`.
 //! - For [`Cluster::pgbouncer`] only: PgBouncer (`apt-get install pgbouncer`), found through
-//!   `TENANTRY_TEST_PGBOUNCER` (the executable), then `PATH`, then `/usr/sbin/pgbouncer`.
+//!   `TENANTRY_PGBOUNCER` (the executable), then `PATH`, then `/usr/sbin/pgbouncer`.
 //! - When the tests run as root, the PostgreSQL programs and PgBouncer (which refuse to run as
 //!   root) run as the `postgres` OS user through `runuser`, and the temporary directory is
 //!   given to that user.

@@ -1,7 +1,7 @@
 //! Forwarded headers through a real nginx: clients that send their own `Forwarded` and
 //! `X-Forwarded-Host` headers reach the tenant of the host they connected to, never another.
 //!
-//! The test starts nginx (`/usr/sbin/nginx`, or `TENANTRY_TEST_NGINX`) as a throwaway
+//! The test starts nginx (`/usr/sbin/nginx`, or `TEST_TENANTRY_NGINX`) as a throwaway
 //! process with its own prefix directory, configuration and loopback ports (`daemon off;`,
 //! `master_process off;`), in front of the app served with axum's `ConnectInfo`. The client
 //! connects from 127.0.0.2, nginx reaches the app from 127.0.0.1 (the one trusted proxy), so
@@ -65,10 +65,10 @@ impl Nginx {
     /// Starts nginx with `http_block` as the inside of its `http { }` block.
     fn start(http_block: &str, ports: &[u16]) -> Self {
         let binary =
-            std::env::var_os("TENANTRY_TEST_NGINX").map_or_else(|| PathBuf::from("/usr/sbin/nginx"), PathBuf::from);
+            std::env::var_os("TEST_TENANTRY_NGINX").map_or_else(|| PathBuf::from("/usr/sbin/nginx"), PathBuf::from);
         assert!(
             binary.is_file(),
-            "nginx not found at {}: install it (`apt-get install nginx-light`) or point TENANTRY_TEST_NGINX at it",
+            "nginx not found at {}: install it (`apt-get install nginx-light`) or point TEST_TENANTRY_NGINX at it",
             binary.display()
         );
         let dir = std::env::temp_dir().join(format!("tenantry-nginx-{}-{}", std::process::id(), ports[0]));

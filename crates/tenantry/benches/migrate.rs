@@ -23,8 +23,8 @@ mod support;
 
 use support::{migrations_dir, psql, psql_script};
 
-const CHILD: &str = "TENANTRY_TEST_BENCH_CHILD";
-const CHILD_URL: &str = "TENANTRY_TEST_BENCH_URL";
+const CHILD: &str = "TEST_TENANTRY_BENCH_CHILD";
+const CHILD_URL: &str = "TEST_TENANTRY_BENCH_URL";
 
 fn config(url: &str, dir: &Path) -> Config {
     support::config(url, dir, false)
@@ -43,7 +43,7 @@ fn child(kind: &str, url: &str, dir: &Path) -> Duration {
     let status = Command::new(std::env::current_exe().expect("bench binary"))
         .env(CHILD, kind)
         .env(CHILD_URL, url)
-        .env("TENANTRY_TEST_BENCH_DIR", dir)
+        .env("TEST_TENANTRY_BENCH_DIR", dir)
         .stdout(Stdio::null())
         .status()
         .expect("child runs");
@@ -53,7 +53,7 @@ fn child(kind: &str, url: &str, dir: &Path) -> Duration {
 
 async fn run_child(kind: &str) {
     let url = std::env::var(CHILD_URL).expect("url");
-    let dir = PathBuf::from(std::env::var("TENANTRY_TEST_BENCH_DIR").expect("dir"));
+    let dir = PathBuf::from(std::env::var("TEST_TENANTRY_BENCH_DIR").expect("dir"));
     let tenantry = Tenantry::connect(config(&url, &dir)).await.expect("connects");
     let migrator = Migrator::load(&tenantry).expect("loads");
     match kind {

@@ -6,7 +6,7 @@
 //! against PostgreSQL directly (transaction and session borrowers mixed) and once through
 //! PgBouncer in transaction pooling mode, where session-bound settings leak in other tools.
 //!
-//! Set `TENANTRY_TEST_SEED` to replay a run; the seed is printed.
+//! Set `TEST_TENANTRY_SEED` to replay a run; the seed is printed.
 
 mod common;
 
@@ -131,7 +131,7 @@ fn quiet_intentional_panics() {
 }
 
 fn seed() -> u64 {
-    std::env::var("TENANTRY_TEST_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random)
+    std::env::var("TEST_TENANTRY_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random)
 }
 
 async fn setup(db_url: &str, tenantry: &Tenantry) -> Vec<TenantName> {
@@ -150,7 +150,7 @@ async fn setup(db_url: &str, tenantry: &Tenantry) -> Vec<TenantName> {
 async fn hammer(label: &str, tenantry: Tenantry, tenants: Vec<TenantName>, sessions: bool) -> Tally {
     quiet_intentional_panics();
     let seed = seed();
-    println!("{label}: TENANTRY_TEST_SEED={seed}");
+    println!("{label}: TEST_TENANTRY_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let started = Instant::now();

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::{applied_versions, columns, connect, create_tenants, raw_client, workload};
 use tenantry::migrate::{Migrator, RunOptions};
 
-const CHILD_URL: &str = "TENANTRY_TEST_CHILD_URL";
-const CHILD_DIR: &str = "TENANTRY_TEST_CHILD_DIR";
+const CHILD_URL: &str = "TEST_TENANTRY_CHILD_URL";
+const CHILD_DIR: &str = "TEST_TENANTRY_CHILD_DIR";
 const TENANTS: usize = 300;
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! `pg_sleep`). Every response must come from its own tenant's schema, and every note written
 //! must be in its tenant's table and nowhere else.
 //!
-//! Set `TENANTRY_TEST_SEED` to replay a run; the seed is printed.
+//! Set `TEST_TENANTRY_SEED` to replay a run; the seed is printed.
 
 mod common;
 
@@ -106,7 +106,7 @@ impl Tally {
 }
 
 fn seed() -> u64 {
-    std::env::var("TENANTRY_TEST_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random)
+    std::env::var("TEST_TENANTRY_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(rand::random)
 }
 
 fn choose(rng: &mut StdRng, disconnects: bool) -> Kind {
@@ -212,7 +212,7 @@ async fn client(address: SocketAddr, index: usize, requests: usize, disconnects:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_comes_from_its_own_tenant() {
     let seed = seed();
-    println!("TENANTRY_TEST_SEED={seed}");
+    println!("TEST_TENANTRY_SEED={seed}");
     let db = tenantry_test_support::test_database("elevators_isolation").await;
     let tenantry = connect(&db, POOL_SIZE).await;
     for index in 0..TENANTS {
