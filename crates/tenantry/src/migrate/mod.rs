@@ -25,7 +25,7 @@ mod options;
 mod plan;
 mod pooler;
 mod report;
-mod retry;
+mod schema_run;
 mod source;
 pub mod state;
 mod status;

@@ -24,7 +24,7 @@ impl StepError {
     /// (dropped since, so the next attempt builds them again).
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Self::Database { error, .. } => super::retry::is_transient(error),
+            Self::Database { error, .. } => super::schema_run::is_transient(error),
             Self::LeftInvalidIndexes(_) => true,
         }
     }

@@ -1,5 +1,5 @@
-//! One schema's work with retries: transient failures are tried again after re-reading the
-//! schema's state, so a lost acknowledgement never applies anything twice.
+//! The per-schema runner: one schema's work with retries. Transient failures are tried again
+//! after re-reading the schema's state, so a lost acknowledgement never applies anything twice.
 
 use std::time::{Duration, Instant};
 
