@@ -97,6 +97,8 @@ fn classify_tenantry(error: &tenantry::Error) -> Exit {
         | E::MigrationSource { .. }
         | E::SessionModeBehindPgBouncer
         | E::TransactionPooler { .. } => Exit::Usage,
+        // The tenant exists; one of its migrations failed, as any tenant's may (issue 11).
+        E::TenantCreatedIncomplete { .. } => Exit::TenantFailed,
         // A statement that never reached the server: the connection is gone.
         E::Database { source, .. } if source.as_db_error().is_none() => Exit::Unavailable,
         _ => Exit::TenantFailed,
@@ -131,6 +133,14 @@ mod tests {
         assert_eq!(classify(&anyhow::Error::new(foreign)), Exit::Usage);
         assert_eq!(classify(&anyhow::Error::new(UsageError("drop needs --force".into()))), Exit::Usage);
         assert_eq!(classify(&anyhow::Error::new(Unavailable("cannot start".into()))), Exit::Unavailable);
+        let incomplete = tenantry::Error::TenantCreatedIncomplete {
+            tenant: "acme".into(),
+            version: Some(4),
+            path: None,
+            sqlstate: Some("42P01".into()),
+            problem: "a no-transaction migration failed".into(),
+        };
+        assert_eq!(classify(&anyhow::Error::new(incomplete).context("creating tenant")), Exit::TenantFailed);
         assert_eq!(classify(&anyhow::anyhow!("anything else")), Exit::TenantFailed);
     }
 }

@@ -236,6 +236,26 @@ pub enum Error {
         evidence: crate::migrate::PoolerEvidence,
     },
 
+    /// The tenant was created and its transaction committed, but a migration that runs outside
+    /// a transaction (`-- tenantry:no-transaction`) failed afterwards: the tenant exists, at the
+    /// version before that migration. A tenant failure, not a usage error.
+    #[error(
+        "tenant `{tenant}` was created, but {problem}; fix the migration, then migrate the tenant \
+         again to finish it (it exists, at the version before the failed migration)"
+    )]
+    TenantCreatedIncomplete {
+        /// The new tenant's name.
+        tenant: String,
+        /// The version that failed, when one did (none when the run failed as a whole).
+        version: Option<i64>,
+        /// The failed migration's file, when one failed.
+        path: Option<PathBuf>,
+        /// PostgreSQL's SQLSTATE, when the server reported one.
+        sqlstate: Option<String>,
+        /// What went wrong.
+        problem: String,
+    },
+
     /// A migration file or directory is unusable.
     #[error("migration {}: {problem}", path.display())]
     MigrationSource {

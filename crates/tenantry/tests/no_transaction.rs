@@ -382,3 +382,31 @@ async fn a_build_that_timed_out_beside_a_transaction_runs_again_alone() {
     assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2, 3, 4]);
     assert_eq!(validity(&indexes(&raw, tenant.schema()).await, "customer_lower_email"), Some(true));
 }
+
+/// A new tenant whose no-transaction step fails after its creation committed is a tenant
+/// failure naming the tenant and the step, not an unusable migration source (issue 11).
+#[tokio::test]
+async fn a_new_tenant_whose_no_transaction_step_fails_is_a_tenant_failure_naming_the_step() {
+    let db = test_database("no_tx_create_fails").await;
+    let dir = workload(3);
+    write(
+        &dir,
+        "0004_broken_index.sql",
+        "-- tenantry:no-transaction\nCREATE INDEX CONCURRENTLY broken ON no_such_table (id)",
+    );
+    let migrator = migrator(&db, &dir, |_| {}).await;
+    let tenant = migrator.tenantry().naming_rules().parse("acme").expect("valid");
+
+    let err = migrator.create(&tenant, &CreateOptions::default()).await.expect_err("the step fails");
+    match &err {
+        tenantry::Error::TenantCreatedIncomplete { tenant: name, version, path, sqlstate, .. } => {
+            assert_eq!(name, "acme", "{err}");
+            assert_eq!(*version, Some(4), "{err}");
+            assert!(path.as_ref().is_some_and(|p| p.ends_with("0004_broken_index.sql")), "{err}");
+            assert_eq!(sqlstate.as_deref(), Some("42P01"), "{err}");
+        }
+        other => panic!("expected TenantCreatedIncomplete, got {other:?}"),
+    }
+    let raw = raw_client(&db.url()).await;
+    assert_eq!(applied_versions(&raw, tenant.schema()).await, [1, 2, 3], "the tenant exists at version 3");
+}

@@ -381,13 +381,17 @@ impl Migrator {
         mut report: CreateReport,
         rest: &Result<MigrationReport, String>,
     ) -> Result<CreateReport, Error> {
-        let created_but = |problem: String, version: Option<i64>| Error::MigrationSource {
-            path: version.and_then(|v| self.source.tenant.get(v)).map(|m| m.path.clone()).unwrap_or_default(),
-            problem: format!("the tenant was created, but {problem}"),
-        };
+        let created_but =
+            |problem: String, version: Option<i64>, sqlstate: Option<String>| Error::TenantCreatedIncomplete {
+                tenant: report.tenant.as_str().to_owned(),
+                version,
+                path: version.and_then(|v| self.source.tenant.get(v)).map(|m| m.path.clone()),
+                sqlstate,
+                problem,
+            };
         let rest = rest
             .as_ref()
-            .map_err(|err| created_but(format!("running its no-transaction migrations failed: {err}"), None))?;
+            .map_err(|err| created_but(format!("running its no-transaction migrations failed: {err}"), None, None))?;
         let outcome = rest.tenants.iter().find(|r| r.subject.tenant() == Some(&report.tenant)).map(|r| &r.outcome);
         match outcome {
             Some(Outcome::Succeeded { applied, .. }) => {
@@ -395,9 +399,11 @@ impl Migrator {
                 report.versions.extend(applied);
                 Ok(report)
             }
-            Some(Outcome::Failed(failure)) => {
-                Err(created_but(format!("a no-transaction migration failed: {failure}"), failure.version))
-            }
+            Some(Outcome::Failed(failure)) => Err(created_but(
+                format!("a no-transaction migration failed: {failure}"),
+                failure.version,
+                failure.sqlstate.clone(),
+            )),
             Some(Outcome::Skipped { .. }) | None => Ok(report),
         }
     }
