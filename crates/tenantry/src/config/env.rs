@@ -164,11 +164,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::config::parse;
     use crate::config::vars as env;
-
-    fn parse(text: &str) -> Result<Config, Error> {
-        Config::from_toml(text, Path::new("/app/tenantry.toml"))
-    }
 
     /// The keys of a TOML document, `section.key` for keys in a table.
     fn keys(table: &toml::Table, prefix: &str, into: &mut BTreeSet<String>) {

@@ -65,14 +65,8 @@ fn toml_error(text: &str, path: &Path, error: &toml::de::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use super::*;
+    use crate::config::parse;
     use crate::config::TenantSourceKind;
-
-    fn parse(text: &str) -> Result<Config, Error> {
-        Config::from_toml(text, Path::new("/app/tenantry.toml"))
-    }
 
     #[test]
     fn reads_every_section() {

@@ -31,6 +31,12 @@ pub const CONFIG_FILE_NAME: &str = "tenantry.toml";
 #[cfg(test)]
 const EXAMPLE: &str = include_str!("example.toml");
 
+/// `text` parsed as if read from `/app/tenantry.toml`, for the tests.
+#[cfg(test)]
+fn parse(text: &str) -> Result<Config, crate::error::Error> {
+    Config::from_toml(text, Path::new("/app/tenantry.toml"))
+}
+
 /// `(name, value)` pairs as [`Config::apply_env`] takes them, for the tests.
 #[cfg(test)]
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

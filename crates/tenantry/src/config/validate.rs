@@ -91,14 +91,9 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
+    use crate::config::parse;
     use crate::config::vars as env;
-
-    fn parse(text: &str) -> Result<Config, Error> {
-        Config::from_toml(text, Path::new("/app/tenantry.toml"))
-    }
 
     #[test]
     fn the_default_schema_can_be_shared_and_shared_schemas_placed_first() {
